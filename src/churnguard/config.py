@@ -1,0 +1,242 @@
+"""Typed configuration loaded from TOML: feature sets, model specs, outreach rules.
+
+Every loader rejects unknown keys, so a typo in a config file fails loudly
+instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+Task = Literal["churn", "maintenance"]
+TASKS: tuple[str, ...] = ("churn", "maintenance")
+
+
+def _build(cls, raw: dict[str, Any], where: str):
+    """Instantiate dataclass `cls` from `raw`, recursing into nested dataclass fields."""
+    known = {f.name: f for f in fields(cls)}
+    if unknown := raw.keys() - known.keys():
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+    kwargs = {}
+    for key, value in raw.items():
+        default = known[key].default_factory() if callable(known[key].default_factory) else None  # type: ignore[misc]
+        if is_dataclass(default) and isinstance(value, dict):
+            value = _build(type(default), value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _read_toml(path: Path | str | None, default_name: str) -> tuple[dict[str, Any], str]:
+    if path is None:
+        text = resources.files("churnguard").joinpath(f"defaults/{default_name}").read_text()
+        return tomllib.loads(text), f"churnguard/defaults/{default_name}"
+    path = Path(path)
+    return tomllib.loads(path.read_text()), str(path)
+
+
+# --------------------------------------------------------------------------- features
+
+
+@dataclass(frozen=True)
+class CustomersFeatures:
+    enabled: bool = True
+    exclude: tuple[str, ...] = ()  # static attribute columns never to use as features
+
+
+@dataclass(frozen=True)
+class PurchasesFeatures:
+    enabled: bool = True
+    windows: tuple[int, ...] = (30, 90, 180, 365)
+
+
+@dataclass(frozen=True)
+class InteractionsFeatures:
+    enabled: bool = True
+    windows: tuple[int, ...] = (30, 90, 365)
+    # None = take the most frequent values seen before as_of (resolved once per training run
+    # and stored with the model, so scoring builds exactly the same columns).
+    channels: tuple[str, ...] | None = None
+    topics: tuple[str, ...] | None = None
+    top_k_topics: int = 8
+    repeat_contact_days: int = 7
+
+
+@dataclass(frozen=True)
+class ServiceFeatures:
+    enabled: bool = True
+    windows: tuple[int, ...] = (90, 365)
+    preventive_kinds: tuple[str, ...] = ("preventive",)
+    failure_kinds: tuple[str, ...] = ("repair", "failure")
+
+
+@dataclass(frozen=True)
+class UsageFeatures:
+    enabled: bool = True
+    windows: tuple[int, ...] = (30, 90)
+    top_k_events: int = 5
+    events: tuple[str, ...] = ()  # always included, on top of the top-K from the data
+    # Events resolved from the data (top-K before as_of, plus `events`); None until resolved.
+    resolved_events: tuple[str, ...] | None = None
+    trend_recent_days: int = 30
+    trend_baseline_days: int = 90  # the 90 days before the recent window
+    load_events: tuple[str, ...] = ()  # asset-load events (e.g. "cycles"); empty = any event with asset_id
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which features to build: one section per table family.
+
+    Examples
+    --------
+    >>> fs = load_feature_set()
+    >>> fs.purchases.windows
+    (30, 90, 180, 365)
+    >>> replace(fs, usage=replace(fs.usage, top_k_events=3)).usage.top_k_events
+    3
+    """
+
+    name: str = "default"
+    customers: CustomersFeatures = field(default_factory=CustomersFeatures)
+    purchases: PurchasesFeatures = field(default_factory=PurchasesFeatures)
+    interactions: InteractionsFeatures = field(default_factory=InteractionsFeatures)
+    service: ServiceFeatures = field(default_factory=ServiceFeatures)
+    usage: UsageFeatures = field(default_factory=UsageFeatures)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists, not tuples) for JSON/MLflow logging and for storing with a model."""
+        from dataclasses import asdict
+
+        def plain(v):
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            return v
+
+        return plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "feature set") -> "FeatureSet":
+        return _build(cls, raw, where)
+
+
+def load_feature_set(path: Path | str | None = None) -> FeatureSet:
+    """Load a feature set from TOML; without a path, the default shipped in the package.
+
+    Examples
+    --------
+    >>> load_feature_set().name
+    'default'
+    """
+    raw, where = _read_toml(path, "features.toml")
+    return FeatureSet.from_dict(raw, where)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    metric: str = "roc_auc"  # compared on the same held-out cutoff
+    min_improvement: float = 0.0  # new model must beat the champion by more than this
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to predict and how to train it, for one task.
+
+    Examples
+    --------
+    >>> spec = load_model_spec(task="maintenance")
+    >>> spec.task, spec.horizon_days
+    ('maintenance', 90)
+    """
+
+    task: str
+    # auto: contractual churn if customers.churn_date exists, else inactivity;
+    # "supplied" uses the labels table. Maintenance: "service" (repair/failure events).
+    label: str = "auto"
+    horizon_days: int = 90
+    lookback_days: int = 365
+    n_cutoffs: int = 12
+    cutoff_freq: str = "MS"
+    failure_kinds: tuple[str, ...] = ("repair", "failure")
+    seed: int = 1
+    lightgbm: dict[str, Any] = field(default_factory=dict)
+    calibration: str = "isotonic"  # isotonic | sigmoid | none
+    promotion: PromotionRule = field(default_factory=PromotionRule)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"model spec: task must be one of {TASKS}, got {self.task!r}")
+        if self.calibration not in ("isotonic", "sigmoid", "none"):
+            raise ValueError(f"model spec: calibration must be isotonic, sigmoid or none, got {self.calibration!r}")
+        if self.horizon_days <= 0:
+            raise ValueError(f"model spec: horizon_days must be positive, got {self.horizon_days}")
+
+
+def load_model_spec(path: Path | str | None = None, *, task: str | None = None) -> ModelSpec:
+    """Load a model spec from TOML, or the packaged default for `task`.
+
+    Examples
+    --------
+    >>> load_model_spec(task="churn").calibration
+    'isotonic'
+    """
+    if path is None:
+        if task is None:
+            raise ValueError("load_model_spec needs a path or a task")
+        raw, where = _read_toml(None, f"{task}.toml")
+    else:
+        raw, where = _read_toml(path, "")
+    return _build(ModelSpec, raw, where)
+
+
+# --------------------------------------------------------------------------- outreach
+
+
+@dataclass(frozen=True)
+class OutreachRules:
+    """How scores become a contact list: stakes, actions, suppression, capacity.
+
+    Examples
+    --------
+    >>> load_outreach_rules().contact_cooldown_days
+    14
+    """
+
+    maintenance_cost: float = 400.0  # expected cost of an unplanned repair, in value units
+    default_value: float = 1.0  # value used when customers.value is missing
+    min_probability: float = 0.0  # customers below this on every task are not listed
+    contact_cooldown_days: int = 14  # suppress customers contacted this recently
+    suppress_open_complaints: bool = True  # an unresolved complaint is already being handled
+    visit_threshold: float = 0.5  # maintenance probability above which we send a technician
+    default_channel: str = "phone"
+    capacity_per_action: dict[str, int] = field(default_factory=dict)
+    n_reasons: int = 3
+
+
+def load_outreach_rules(path: Path | str | None = None) -> OutreachRules:
+    """Load outreach rules from TOML, or the packaged defaults."""
+    raw, where = _read_toml(path, "outreach.toml")
+    return _build(OutreachRules, raw, where)
+
+
+__all__ = [
+    "TASKS",
+    "FeatureSet",
+    "ModelSpec",
+    "OutreachRules",
+    "PromotionRule",
+    "load_feature_set",
+    "load_model_spec",
+    "load_outreach_rules",
+    "replace",
+]

@@ -1,0 +1,129 @@
+"""Read and write tables as CSV or Parquet, chosen by file extension.
+
+Writes are atomic: the frame goes to a temporary file in the target's
+directory, which is renamed over the target only once it is complete, so an
+interrupted or failing run never leaves a partial file at an output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+SUPPORTED_SUFFIXES = (".parquet", ".csv")
+
+
+def table_path(data_dir: Path | str, name: str) -> Path | None:
+    """Return the file holding table `name` in `data_dir`, or None if absent.
+
+    Raises ValueError when both ``NAME.csv`` and ``NAME.parquet`` exist,
+    because silently preferring one would hide a stale export.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "customers.csv").write_text("customer_id\\n1\\n")
+    >>> table_path(d, "customers").name
+    'customers.csv'
+    >>> table_path(d, "purchases") is None
+    True
+    """
+    data_dir = Path(data_dir)
+    found = [data_dir / f"{name}{suffix}" for suffix in SUPPORTED_SUFFIXES]
+    found = [p for p in found if p.exists()]
+    if len(found) > 1:
+        raise ValueError(
+            f"table {name}: both {found[0].name} and {found[1].name} exist in {data_dir}; keep one"
+        )
+    return found[0] if found else None
+
+
+def read_raw_table(path: Path | str) -> pd.DataFrame:
+    """Read one table file as it is on disk, every CSV column as text.
+
+    CSV columns stay strings so that validation, not the CSV parser, decides
+    what a bad date or number is and can report the offending values.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "customers.csv"
+    >>> _ = p.write_text("customer_id,value\\n007,12.5\\n")
+    >>> read_raw_table(p)["customer_id"].tolist()
+    ['007']
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        # keep_default_na=False + na_values=[""]: "NA" could be a real topic or id.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it to `path` on success.
+
+    On any exception the temporary file is removed and `path` is untouched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
+    """Write `frame` to `path` as CSV or Parquet (by extension), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "lists" / "x.csv"
+    >>> _ = write_table(pd.DataFrame({"a": [1, 2]}), out)
+    >>> out.read_text().splitlines()
+    ['a', '1', '2']
+    """
+    path = Path(path)
+    if path.suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"{path}: unsupported output type {path.suffix!r}; use .csv or .parquet")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+    return path
+
+
+def sibling_path(path: Path | str, tag: str) -> Path:
+    """``lists/outreach.csv`` + ``suppressed`` -> ``lists/outreach.suppressed.csv``.
+
+    Examples
+    --------
+    >>> str(sibling_path("lists/outreach.csv", "suppressed"))
+    'lists/outreach.suppressed.csv'
+    """
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
