@@ -1,0 +1,296 @@
+"""The ``churnguard`` command line: thin wrappers over the Python API.
+
+Exit codes: 0 success, 1 unexpected failure, 2 bad input (validation or
+schema mismatch; one paragraph on stderr naming table, column and rows),
+3 nothing to do (e.g. no registered model to score with). Heavy imports
+(MLflow, LightGBM) happen inside the commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOTHING_TO_DO = 3
+
+
+class BadInput(Exception):
+    """Input the user can fix; printed as one paragraph without a traceback."""
+
+
+def _echo(quiet: bool, message: str) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _as_of(value: str | None):
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError as err:
+        raise click.BadParameter(f"not an ISO date: {value!r}") from err
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def _handle_errors(command):
+    """Map known bad-input exceptions to exit code 2 with a clean message."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from churnguard.validation import ValidationError
+
+        known = (ValidationError, BadInput)
+        try:
+            from churnguard.training import SchemaMismatchError
+
+            known = known + (SchemaMismatchError,)
+        except ImportError:  # training extra not importable: nothing to map
+            pass
+        try:
+            code = command(*args, **kwargs)
+        except known as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def _load(data: Path, quiet: bool):
+    """Load and validate a data dir, printing dropped-row warnings to stderr."""
+    from churnguard.validation import load_data
+
+    result = load_data(data)
+    for problem in result.warnings:
+        _warn(
+            f"{problem.table}.{problem.column}: {problem.n_rows} rows fail {problem.check}, "
+            f"e.g. {list(problem.examples)}"
+        )
+    return result
+
+
+quiet_option = click.option(
+    "--quiet", is_flag=True, help="No progress bars or banners; warnings and errors still go to stderr."
+)
+data_option = click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory with one CSV or Parquet file per table.",
+)
+tracking_option = click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="churnguard")
+def cli():
+    """churnguard: who will churn, whose product will need maintenance, whom to contact first and why."""
+
+
+@cli.command()
+@click.option("--customers", "n_customers", type=click.IntRange(min=1), required=True, help="Number of customers.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same bytes.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@quiet_option
+@_handle_errors
+def generate(n_customers: int, seed: int, out: Path, fmt: str, quiet: bool) -> int:
+    """Generate a synthetic customer world, including the ground-truth `truth` table."""
+    from churnguard.synthetic import generate_world, write_world
+
+    world = generate_world(n_customers, seed=seed, progress=not quiet)
+    paths = write_world(world, out, fmt=fmt)
+    for name, path in paths.items():
+        _echo(quiet, f"{name:>15}: {len(world[name]):>12,} rows -> {path}")
+    return EXIT_OK
+
+
+@cli.command()
+@data_option
+@quiet_option
+@_handle_errors
+def validate(data: Path, quiet: bool) -> int:
+    """Check a data directory against the data contract and report problems."""
+    from churnguard.validation import summarize
+
+    result = _load(data, quiet)
+    if not quiet:
+        click.echo(summarize(result))
+    return EXIT_OK
+
+
+@cli.command()
+@click.option(
+    "--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Data directory."
+)
+@click.option("--as-of", "as_of", help="Cut-off date (ISO); only events strictly before it are used.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file (.csv or .parquet).")
+@click.option("--feature-set", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Feature-set TOML.")
+@click.option("--list", "list_", is_flag=True, help="Print the feature catalogue instead of building features.")
+@quiet_option
+@_handle_errors
+def features(data, as_of, out, feature_set, list_, quiet) -> int:
+    """Build one feature row per customer as of a date (or list the catalogue)."""
+    from churnguard.config import load_feature_set
+    from churnguard.features import build_features, feature_catalogue
+    from churnguard.io import write_table
+
+    fs = load_feature_set(feature_set)
+    if list_:
+        tables = _load(data, quiet).tables if data else None
+        catalogue = feature_catalogue(tables, _as_of(as_of), feature_set=fs)
+        for row in catalogue.itertuples():
+            click.echo(f"{row.name:<48} {row.unit:<10} {row.description}")
+        return EXIT_OK
+    missing = [flag for flag, value in (("--data", data), ("--as-of", as_of), ("--out", out)) if not value]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
+    tables = _load(data, quiet).tables
+    frame = build_features(tables, _as_of(as_of), feature_set=fs, progress=not quiet)
+    write_table(frame, out)
+    _echo(quiet, f"{len(frame):,} customers x {frame.shape[1] - 1} features -> {out}")
+    return EXIT_OK
+
+
+@cli.command()
+@data_option
+@click.option("--task", type=click.Choice(["churn", "maintenance"]), required=True)
+@click.option("--as-of", "as_of", help="Train as if today were this date: nothing after it is used.")
+@click.option("--horizon", "horizon", type=click.IntRange(min=1), help="Label horizon in days (overrides the spec).")
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model spec TOML.")
+@tracking_option
+@quiet_option
+@_handle_errors
+def train(data, task, as_of, horizon, spec, tracking_uri, quiet) -> int:
+    """Train, evaluate and register a model for one task in MLflow."""
+    from dataclasses import replace
+
+    from churnguard.config import load_model_spec
+    from churnguard.training import train_task
+
+    model_spec = load_model_spec(spec) if spec else load_model_spec(task=task)
+    if model_spec.task != task:
+        raise BadInput(f"--spec {spec} is for task {model_spec.task!r}, not {task!r}")
+    if horizon:
+        model_spec = replace(model_spec, horizon_days=horizon)
+    loaded = _load(data, quiet)
+    truth = _truth(data)
+    result = train_task(
+        loaded.tables,
+        model_spec,
+        as_of=_as_of(as_of),
+        tracking_uri=tracking_uri,
+        truth=truth,
+        progress=not quiet,
+        log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
+    )
+    click.echo(result.summary())
+    return EXIT_OK
+
+
+def _truth(data: Path):
+    """The generator's ground truth, when the data dir is a generated world."""
+    from churnguard.io import read_raw_table, table_path
+
+    path = table_path(data, "truth")
+    if path is None:
+        return None
+    import pandas as pd
+
+    truth = read_raw_table(path)
+    truth["as_of"] = pd.to_datetime(truth["as_of"])
+    for column in truth.columns.difference(["customer_id", "as_of"]):
+        truth[column] = pd.to_numeric(truth[column])
+    return truth
+
+
+@cli.command()
+@data_option
+@click.option("--as-of", "as_of", required=True, help="Score as of this date.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Outreach list file.")
+@click.option("--capacity", type=click.IntRange(min=0), help="At most this many customers on the list.")
+@click.option("--model", "model_uris", multiple=True, help="Model URI (repeatable; default: each task's champion).")
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Outreach rules TOML.")
+@click.option("--explain-all", is_flag=True, help="Compute SHAP reasons for every customer, not only the list.")
+@tracking_option
+@quiet_option
+@_handle_errors
+def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_uri, quiet) -> int:
+    """Score customers and write the ranked outreach list with reasons."""
+    from churnguard.config import load_outreach_rules
+    from churnguard.scoring import load_models, score as score_tables, write_outreach
+
+    models = load_models(model_uris=model_uris, tracking_uri=tracking_uri)
+    if not models:
+        click.echo(
+            "error: no registered model to score with; run `churnguard train` first or pass --model",
+            err=True,
+        )
+        return EXIT_NOTHING_TO_DO
+    for task, model in models.items():
+        _echo(quiet, f"{task}: {getattr(model, 'name', 'model')} v{getattr(model, 'version', '?')}")
+    tables = _load(data, quiet).tables
+    result = score_tables(
+        tables,
+        _as_of(as_of),
+        models,
+        rules=load_outreach_rules(rules),
+        capacity=capacity,
+        explain="all" if explain_all else "list",
+        progress=not quiet,
+    )
+    path, suppressed = write_outreach(result, out)
+    _echo(quiet, f"{len(result.outreach):,} customers ranked -> {path}")
+    _echo(quiet, f"{len(result.suppressed):,} suppressed -> {suppressed}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
+@click.option("--customers", "n_customers", type=click.IntRange(min=500), default=None, help="World size.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@tracking_option
+@quiet_option
+@_handle_errors
+def demo(out, n_customers, seed, tracking_uri, quiet) -> int:
+    """The whole job on embedded defaults: generate, train both models, score, report."""
+    from churnguard.demo import run_demo
+
+    kwargs = {"n_customers": n_customers} if n_customers else {}
+    paths = run_demo(out, seed=seed, quiet=quiet, tracking_uri=tracking_uri, **kwargs)
+    for name, path in paths.items():
+        click.echo(f"{name:>12}: {path}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``churnguard`` console script."""
+    try:
+        cli.main(args=argv, prog_name="churnguard", standalone_mode=True)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
