@@ -1,0 +1,182 @@
+"""churnguard on Spark gives the single-machine results: real PySpark in local mode.
+
+One small Spark session for the whole module (2 cores are shared), a few Spark
+jobs in all: each test builds once and checks several claims on the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+pytest.importorskip("pyarrow")
+from churnguard.spark import java_available  # noqa: E402
+
+if not java_available():
+    pytest.skip("Spark needs a Java runtime (17); none found", allow_module_level=True)
+
+from churnguard.features import build_features  # noqa: E402
+from churnguard.validation import ValidationError, validate_tables  # noqa: E402
+
+pytestmark = pytest.mark.spark
+
+AS_OF = pd.Timestamp("2026-06-01")
+NOW = pd.Timestamp("2026-11-01")  # fixed, so validation's "from the future" rule is the same in both paths
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from churnguard.spark import spark_session
+
+    session = spark_session(
+        "local[2]",
+        app_name="churnguard-tests",
+        shuffle_partitions=4,
+        config={"spark.ui.enabled": "false", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories as plain text (Spark has no category type), rows by customer_id."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+
+
+def assert_same_features(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    got, expected = _comparable(got), _comparable(expected)
+    assert list(got.columns) == list(expected.columns)
+    assert got["customer_id"].tolist() == expected["customer_id"].tolist()
+    for column in expected.columns[1:]:
+        if pd.api.types.is_numeric_dtype(expected[column]):
+            np.testing.assert_allclose(
+                got[column].to_numpy(dtype="float64"), expected[column].to_numpy(dtype="float64"),
+                rtol=0, atol=1e-9, err_msg=column,
+            )
+        else:
+            assert got[column].tolist() == expected[column].tolist(), column
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    from churnguard.synthetic import generate_world, write_world
+
+    world = generate_world(1500, seed=3)
+    # Two ids that differ only by leading zeros, one with a purchase and one with no events.
+    extra = world["customers"].iloc[:2].copy()
+    extra["customer_id"] = pd.array(["007", "7"], dtype="str")
+    # Microsecond timestamps: Spark cannot read Parquet's nanosecond timestamps.
+    extra["signup_date"] = pd.Series(pd.Timestamp("2025-01-01"), index=extra.index).astype("datetime64[us]")
+    extra["churn_date"] = pd.Series(pd.NaT, index=extra.index).astype("datetime64[us]")
+    world["customers"] = pd.concat([world["customers"], extra], ignore_index=True)
+    purchase = world["purchases"].iloc[:1].copy()
+    purchase["customer_id"] = pd.array(["007"], dtype="str")
+    purchase["timestamp"] = pd.Series(pd.Timestamp("2026-05-20"), index=purchase.index).astype("datetime64[us]")
+    world["purchases"] = pd.concat([world["purchases"], purchase], ignore_index=True)
+    out = tmp_path_factory.mktemp("world")
+    write_world(world, out)
+    return out
+
+
+def test_spark_features_equal_single_machine_on_a_generated_world(spark, world_dir):
+    from churnguard.spark import shard_features
+    from churnguard.validation import load_data
+
+    local = load_data(world_dir, now=NOW)
+    expected = build_features(local.tables, AS_OF)
+    result = shard_features(spark, str(world_dir), AS_OF, n_shards=3, now=NOW)
+    got = result.frame.toPandas()
+
+    assert_same_features(got, expected)
+    # Leading zeros are kept: "007" and "7" are two customers, and only "007" bought.
+    by_id = _comparable(got).set_index("customer_id")
+    assert by_id.loc["007", "purchases_count_30d"] == 1.0
+    assert by_id.loc["7", "purchases_count_30d"] == 0.0
+    assert np.isnan(by_id.loc["7", "purchases_days_since_last"])
+    # One resolution for all shards, equal to the single-machine one.
+    from churnguard.features import resolve_feature_set
+
+    assert result.feature_set.interactions == resolve_feature_set(local.tables, AS_OF).interactions
+    assert result.feature_set.usage == resolve_feature_set(local.tables, AS_OF).usage
+    assert sorted(map(str, result.warnings)) == sorted(map(str, local.warnings))
+
+
+def _tiny_tables() -> dict[str, pd.DataFrame]:
+    """Three customers (one without any event) and events of a customer nobody knows."""
+    return {
+        "customers": pd.DataFrame({
+            "customer_id": ["007", "7", "b"],
+            "signup_date": ["2024-01-01", "2024-02-01", "2024-03-01"],
+            "plan": ["pro", "basic", "pro"],
+            "seats": ["3", "1", "12"],
+        }),
+        "interactions": pd.DataFrame({
+            "customer_id": ["007", "007", "b", "ghost", "ghost"],
+            "timestamp": ["2026-05-20", "2026-05-28T10:00:00+02:00", "2026-04-01", "2026-05-01", "2026-05-02"],
+            "channel": ["phone", "chat", "phone", "email", "email"],
+            "topic": ["billing", "billing", "outage", "billing", "outage"],
+            "is_complaint": ["true", "yes", "false", "1", "0"],
+            "resolved": ["false", "no", "true", "1", "1"],
+            "csat": ["2", "9", "4", "5", "5"],
+        }),
+        "purchases": pd.DataFrame({
+            "customer_id": ["b", "b"],
+            "timestamp": ["2026-01-15", "2026-05-15"],
+            "amount": ["20.5", "13"],
+        }),
+    }
+
+
+def test_spark_matches_single_machine_with_empty_shards_and_ids_with_leading_zeros(spark):
+    from churnguard.spark import shard_features
+
+    raw = _tiny_tables()
+    local = validate_tables(raw, now=NOW)
+    expected = build_features(local.tables, AS_OF)
+    frames = {name: spark.createDataFrame(frame.astype(object).where(frame.notna(), None))
+              for name, frame in raw.items()}
+    # 16 shards for 3 customers: most shards hold no customer; "ghost"'s events may sit alone.
+    result = shard_features(spark, frames, AS_OF, n_shards=16, now=NOW)
+
+    assert_same_features(result.frame.toPandas(), expected)
+    # Dropped and repaired rows are counted once over all shards, worded the same way.
+    assert sorted(map(str, result.warnings)) == sorted(map(str, local.warnings))
+    assert any(w.check == "known_customer (dropped)" and w.n_rows == 2 for w in result.warnings)
+
+
+def test_spark_validation_error_names_table_column_and_row_counts_like_single_machine(spark):
+    from churnguard.spark import build_features_spark
+
+    raw = _tiny_tables()
+    raw["customers"] = pd.concat([raw["customers"], raw["customers"].iloc[[2]]], ignore_index=True)
+    raw["purchases"].loc[0, "timestamp"] = "2026-13-45"
+    raw["purchases"].loc[1, "amount"] = "lots"
+    with pytest.raises(ValidationError) as single:
+        validate_tables(raw, now=NOW)
+    frames = {name: spark.createDataFrame(frame.astype(object).where(frame.notna(), None))
+              for name, frame in raw.items()}
+    with pytest.raises(ValidationError) as sharded:
+        build_features_spark(spark, frames, AS_OF, n_shards=5, now=NOW)
+
+    assert str(sharded.value) == str(single.value)
+    assert [(p.table, p.column, p.check, p.n_rows) for p in sharded.value.problems] == [
+        (p.table, p.column, p.check, p.n_rows) for p in single.value.problems
+    ]
+
+
+def test_shard_of_an_id_is_fixed_across_runs_and_machines(spark):
+    from pyspark.sql import functions as F
+
+    from churnguard.spark import shard_of
+
+    ids = spark.createDataFrame([("007",), ("7",), ("0000001",)], "customer_id string")
+    shards = [r[0] for r in ids.select(shard_of(F.col("customer_id"), 16)).collect()]
+    # xxhash64 with Spark's fixed seed 42: these numbers never change (Python's salted
+    # hash() would, between processes), so a customer's shard is the same on every node.
+    assert shards == [0, 1, 5]
