@@ -86,6 +86,8 @@ class UsageFeatures:
     trend_recent_days: int = 30
     trend_baseline_days: int = 90  # the 90 days before the recent window
     load_events: tuple[str, ...] = ()  # asset-load events (e.g. "cycles"); empty = any event with asset_id
+    # Service kinds that reset an asset's load count; keep in step with [service] preventive_kinds.
+    preventive_kinds: tuple[str, ...] = ("preventive",)
 
 
 @dataclass(frozen=True)
@@ -217,10 +219,27 @@ class OutreachRules:
     min_probability: float = 0.0  # customers below this on every task are not listed
     contact_cooldown_days: int = 14  # suppress customers contacted this recently
     suppress_open_complaints: bool = True  # an unresolved complaint is already being handled
+    # Only recent unresolved complaints count as "being handled"; an older one still
+    # unresolved is a reason to call, not to wait.
+    open_complaint_days: int = 14
     visit_threshold: float = 0.5  # maintenance probability above which we send a technician
-    default_channel: str = "phone"
+    default_channel: str = "phone"  # for customers without a preferred_channel
+    # Actions that always use one channel whatever the customer prefers: a technician
+    # visit needs a slot agreed in conversation.
+    action_channels: dict[str, str] = field(default_factory=lambda: {"maintenance_visit": "phone"})
     capacity_per_action: dict[str, int] = field(default_factory=dict)
     n_reasons: int = 3
+
+    def __post_init__(self):
+        actions = {"retention_call", "maintenance_visit", "maintenance_reminder"}
+        for name, table in (("capacity_per_action", self.capacity_per_action), ("action_channels", self.action_channels)):
+            if unknown := set(table) - actions:
+                raise ValueError(f"outreach rules: {name} has unknown action(s) {sorted(unknown)}; "
+                                 f"expected some of {sorted(actions)}")
+        if any(int(v) < 0 for v in self.capacity_per_action.values()):
+            raise ValueError("outreach rules: capacity_per_action values must be >= 0")
+        if not 1 <= self.n_reasons <= 3:
+            raise ValueError(f"outreach rules: n_reasons must be 1..3 (the list has three reason columns), got {self.n_reasons}")
 
 
 def load_outreach_rules(path: Path | str | None = None) -> OutreachRules:
