@@ -1,0 +1,471 @@
+"""ChurnModel: LightGBM with native categoricals, calibrated probabilities, exact TreeSHAP.
+
+The model is stored as LightGBM's own text format (``model.txt``) next to a JSON
+schema (``schema.json``) holding the feature list, dtypes, category lists, the
+calibration map as plain numbers and the training reference distribution. Loading
+never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+SCHEMA_VERSION = 1
+N_REFERENCE_BINS = 10
+
+# Sklearn-style names in models/*.toml mapped to LightGBM's native parameter names, so the
+# stored model text and the MLflow params show one spelling.
+_PARAM_ALIASES = {
+    "min_child_samples": "min_data_in_leaf",
+    "subsample": "bagging_fraction",
+    "subsample_freq": "bagging_freq",
+    "colsample_bytree": "feature_fraction",
+    "reg_lambda": "lambda_l2",
+    "reg_alpha": "lambda_l1",
+}
+
+
+class SchemaMismatchError(ValueError):
+    """The frame given to a fitted model does not match the features it was trained on.
+
+    Attributes
+    ----------
+    missing : list of str
+        Features the model needs that the frame lacks.
+    mistyped : dict
+        Feature name -> ``(expected, found)`` dtype kinds (``numeric`` / ``category``).
+    """
+
+    def __init__(self, missing: list[str], mistyped: dict[str, tuple[str, str]]):
+        self.missing = list(missing)
+        self.mistyped = dict(mistyped)
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing feature(s): {', '.join(self.missing)}")
+        if self.mistyped:
+            wrong = ", ".join(f"{name} (expected {exp}, got {got})" for name, (exp, got) in self.mistyped.items())
+            parts.append(f"{len(self.mistyped)} mistyped feature(s): {wrong}")
+        super().__init__("feature schema does not match the model: " + "; ".join(parts))
+
+
+def lightgbm_params(params: dict[str, Any] | None, *, random_state: int) -> tuple[dict[str, Any], int, int | None]:
+    """Resolve spec parameters into LightGBM native params, number of rounds and early stopping.
+
+    Determinism is forced here: fixed seeds, ``deterministic=True``, a fixed thread count
+    (LightGBM's float sums depend on how rows are split among threads).
+
+    Examples
+    --------
+    >>> p, rounds, stop = lightgbm_params({"n_estimators": 50, "subsample": 0.8}, random_state=3)
+    >>> rounds, stop, p["bagging_fraction"], p["seed"], p["deterministic"]
+    (50, None, 0.8, 3, True)
+    """
+    raw = dict(params or {})
+    rounds = int(raw.pop("n_estimators", raw.pop("num_iterations", raw.pop("num_boost_round", 100))))
+    stop = raw.pop("early_stopping_rounds", raw.pop("early_stopping_round", None))
+    out: dict[str, Any] = {"objective": "binary", "metric": "auc", "verbosity": -1}
+    for key, value in raw.items():
+        out[_PARAM_ALIASES.get(key, key)] = value
+    out.update(
+        seed=random_state,
+        bagging_seed=random_state,
+        feature_fraction_seed=random_state,
+        data_random_seed=random_state,
+        deterministic=True,
+        force_col_wise=True,
+    )
+    out.setdefault("num_threads", 1)
+    return out, rounds, (int(stop) if stop else None)
+
+
+def _kind(series: pd.Series) -> str:
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+        return "category"
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return "numeric"
+    return str(series.dtype)
+
+
+def _category_values(series: pd.Series) -> list[str]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        values = [str(c) for c in series.cat.categories]
+    else:
+        values = sorted({str(v) for v in series.dropna().unique()})
+    return values
+
+
+def _reference(series: pd.Series, kind: str, categories: list[str] | None) -> dict[str, Any]:
+    """Binned share of the training rows, the baseline for drift (PSI) at scoring time."""
+    n = max(len(series), 1)
+    missing = float(series.isna().sum()) / n
+    if kind == "category":
+        counts = series.astype("string").value_counts()
+        return {
+            "kind": "category",
+            "categories": list(categories or []),
+            "shares": [float(counts.get(c, 0)) / n for c in categories or []],
+            "missing_share": missing,
+        }
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    values = values[~np.isnan(values)]
+    edges: list[float] = []
+    if len(values):
+        qs = np.quantile(values, np.linspace(0, 1, N_REFERENCE_BINS + 1)[1:-1])
+        edges = [float(e) for e in np.unique(qs)]
+    return {
+        "kind": "numeric",
+        "edges": edges,
+        "shares": [float(s) / n for s in np.bincount(np.digitize(values, edges), minlength=len(edges) + 1)],
+        "missing_share": missing,
+    }
+
+
+def reference_shares(values: pd.Series, reference: dict[str, Any]) -> tuple[list[float], float]:
+    """Shares of `values` in the bins of one feature's training reference, and the missing share.
+
+    Numeric bins are ``np.digitize(values, edges)``: ``(-inf, e0), [e0, e1), ..., [ek, inf)``;
+    category bins follow ``reference["categories"]`` (unknown values count in no bin).
+    Shares are over all rows, so bins plus ``missing_share`` sum to 1 for numeric features.
+
+    Examples
+    --------
+    >>> ref = {"kind": "numeric", "edges": [1.0, 2.0], "shares": [0.25, 0.25, 0.5], "missing_share": 0.0}
+    >>> reference_shares(pd.Series([0.0, 1.5, 2.0, np.nan]), ref)
+    ([0.25, 0.25, 0.25], 0.25)
+    """
+    n = max(len(values), 1)
+    missing = float(values.isna().sum()) / n
+    if reference["kind"] == "category":
+        counts = values.astype("string").value_counts()
+        return [float(counts.get(c, 0)) / n for c in reference["categories"]], missing
+    x = values.to_numpy(dtype="float64", na_value=np.nan)
+    x = x[~np.isnan(x)]
+    edges = reference["edges"]
+    return [float(s) / n for s in np.bincount(np.digitize(x, edges), minlength=len(edges) + 1)], missing
+
+
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """Calibrated LightGBM classifier for one task, with exact TreeSHAP contributions.
+
+    Parameters
+    ----------
+    params : dict, optional
+        LightGBM parameters (the ``[lightgbm]`` table of a model spec). Sklearn-style names
+        (``n_estimators``, ``subsample``, ``early_stopping_rounds``...) are accepted.
+        Without ``scale_pos_weight``/``is_unbalance``, positives are weighted by
+        ``n_negative / n_positive``; calibration then maps scores back to probabilities.
+    calibration : {"isotonic", "sigmoid", "none"}, default="isotonic"
+        Map from raw margin to probability, fitted on held-out rows only.
+    categorical_features : "auto" or list of str, default="auto"
+        ``"auto"``: every ``category``/string column is a native LightGBM categorical.
+    random_state : int, default=1
+        Seed of every random choice LightGBM makes.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        The trained trees.
+    feature_names_in_ : ndarray of str
+        Features in model order.
+    dtypes_ : dict
+        Feature -> ``"numeric"`` or ``"category"``.
+    categories_ : dict
+        Categorical feature -> list of category values (codes are positions in the list).
+    calibration_ : dict
+        ``{"method": "isotonic", "x": [...], "y": [...]}``, ``{"method": "sigmoid", "a", "b"}``
+        or ``{"method": "none"}``; applied to the raw margin.
+    best_iteration_ : int
+        Number of trees kept (early stopping on the validation rows).
+    reference_ : dict
+        Feature -> binned training distribution (see :func:`reference_shares`).
+    metadata_ : dict
+        Free-form facts stored with the model (task, feature set, catalogue, training window).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"complaints": rng.poisson(1.0, 400).astype(float),
+    ...                   "plan": pd.Categorical(rng.choice(["basic", "gold"], 400))})
+    >>> y = (X["complaints"] + rng.normal(0, 1, 400) > 1.5).astype(int)
+    >>> model = ChurnModel(params={"n_estimators": 20, "min_child_samples": 10}, calibration="none").fit(X, y)
+    >>> model.predict_proba(X).shape
+    (400, 2)
+    >>> contrib = model.contributions(X.head(3))
+    >>> list(contrib.columns)
+    ['complaints', 'plan', 'bias']
+    >>> bool(np.allclose(contrib.sum(axis=1), model.predict_margin(X.head(3))))
+    True
+    """
+
+    def __init__(self, *, params=None, calibration="isotonic", categorical_features="auto", random_state=1):
+        self.params = params
+        self.calibration = calibration
+        self.categorical_features = categorical_features
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X: pd.DataFrame, y, *, X_valid=None, y_valid=None, X_cal=None, y_cal=None) -> "ChurnModel":
+        """Train on (X, y), early-stop on (X_valid, y_valid), calibrate on held-out rows.
+
+        Calibration uses ``(X_cal, y_cal)`` if given, else the validation rows; never the
+        training rows, whose scores are optimistic.
+        """
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("ChurnModel.fit expects a pandas DataFrame of features")
+        if self.calibration not in ("isotonic", "sigmoid", "none"):
+            raise ValueError(f"calibration must be isotonic, sigmoid or none, got {self.calibration!r}")
+        y = self._check_y(y, len(X), "y")
+        if X_cal is None and X_valid is not None:
+            X_cal, y_cal = X_valid, y_valid
+        if self.calibration != "none" and X_cal is None:
+            raise ValueError(
+                f"calibration={self.calibration!r} needs held-out rows: pass X_cal/y_cal or "
+                "X_valid/y_valid (or calibration='none')"
+            )
+
+        if self.categorical_features == "auto":
+            cats = [c for c in X.columns if _kind(X[c]) == "category"]
+        else:
+            cats = list(self.categorical_features)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.dtypes_ = {str(c): ("category" if c in cats else "numeric") for c in X.columns}
+        self.categories_ = {str(c): _category_values(X[c]) for c in cats}
+        bad = {c: ("numeric", _kind(X[c])) for c in X.columns if c not in cats and _kind(X[c]) != "numeric"}
+        if bad:
+            raise SchemaMismatchError([], bad)
+        self.classes_ = np.array([0, 1])
+
+        params, rounds, stop = lightgbm_params(self.params, random_state=self.random_state)
+        if "scale_pos_weight" not in params and not params.get("is_unbalance"):
+            n_pos = int(y.sum())
+            params["scale_pos_weight"] = float((len(y) - n_pos) / max(n_pos, 1))
+        cat_idx = [i for i, c in enumerate(self.feature_names_in_) if self.dtypes_[c] == "category"]
+        train = lgb.Dataset(
+            self._encode(X), label=y, feature_name=list(self.feature_names_in_),
+            categorical_feature=cat_idx, params={"verbosity": -1}, free_raw_data=True,
+        )
+        callbacks, valid_sets = [], []
+        if X_valid is not None:
+            yv = self._check_y(y_valid, len(X_valid), "y_valid")
+            valid_sets = [lgb.Dataset(self._encode(X_valid), label=yv, reference=train)]
+            if stop:
+                callbacks.append(lgb.early_stopping(stop, first_metric_only=True, verbose=False))
+        booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
+        self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
+        # Keep only the trees predictions use, so the fitted model, its saved text and any
+        # external TreeSHAP over the booster all see the same trees.
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
+        self.params_ = params
+
+        self.calibration_ = {"method": "none"}
+        if self.calibration != "none":
+            self.calibration_ = _fit_calibration(
+                self.calibration, self.predict_margin(X_cal), self._check_y(y_cal, len(X_cal), "y_cal")
+            )
+        self.reference_ = {c: _reference(X[c], self.dtypes_[c], self.categories_.get(c)) for c in self.feature_names_in_}
+        self.metadata_: dict[str, Any] = {}
+        return self
+
+    @staticmethod
+    def _check_y(y, n: int, name: str) -> np.ndarray:
+        y = np.asarray(y)
+        if len(y) != n:
+            raise ValueError(f"{name} has {len(y)} rows, features have {n}")
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name} must be 0/1 labels")
+        if n and len(np.unique(y)) < 2:
+            raise ValueError(f"{name} holds a single class; need both 0 and 1")
+        return y.astype("int64")
+
+    # ------------------------------------------------------------------ prediction
+
+    def check_schema(self, X: pd.DataFrame) -> None:
+        """Raise :class:`SchemaMismatchError` naming every missing or mistyped feature."""
+        check_is_fitted(self, "booster_")
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        mistyped = {}
+        for c in self.feature_names_in_:
+            if c in X.columns and (found := _kind(X[c])) != self.dtypes_[c]:
+                mistyped[c] = (self.dtypes_[c], found)
+        if missing or mistyped:
+            raise SchemaMismatchError(missing, mistyped)
+
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        """Float matrix the booster sees: features in model order, categories as codes.
+
+        Unknown or missing category values become NaN (LightGBM's missing branch). This is
+        the input of any TreeSHAP implementation given to :meth:`contributions`.
+        """
+        self.check_schema(X)
+        return self._encode(X)
+
+    def _encode(self, X: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(X), len(self.feature_names_in_)), dtype="float64")
+        for j, c in enumerate(self.feature_names_in_):
+            if self.dtypes_[c] == "category":
+                lookup = {v: float(i) for i, v in enumerate(self.categories_[c])}
+                out[:, j] = X[c].astype("string").map(lookup).to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                out[:, j] = X[c].to_numpy(dtype="float64", na_value=np.nan)
+        return out
+
+    def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw LightGBM score (log-odds before calibration), one value per row."""
+        check_is_fitted(self, "booster_")
+        return self.booster_.predict(self.encode(X), raw_score=True, num_iteration=self.best_iteration_)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 2); column 1 is the risk."""
+        check_is_fitted(self, "booster_")
+        p = calibrate(self.predict_margin(X), self.calibration_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class 1 where the calibrated probability is at least 0.5."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
+
+    def booster_dump(self) -> dict[str, Any]:
+        """LightGBM's JSON dump of the trees kept (input of an external TreeSHAP)."""
+        check_is_fitted(self, "booster_")
+        return self.booster_.dump_model(num_iteration=self.best_iteration_)
+
+    def contributions(self, X: pd.DataFrame, *, method: str | Callable = "lightgbm") -> pd.DataFrame:
+        """Exact TreeSHAP contributions to the raw margin; columns = features + ``"bias"``.
+
+        Each row sums to :meth:`predict_margin` of that row.
+
+        Parameters
+        ----------
+        method : "lightgbm" or callable, default="lightgbm"
+            ``"lightgbm"`` uses the booster's ``pred_contrib``. A callable
+            ``f(booster_dump, X_encoded) -> ndarray (n, n_features + 1)`` plugs in another
+            exact implementation (e.g. ``churnguard.treeshap.tree_shap``).
+        """
+        check_is_fitted(self, "booster_")
+        encoded = self.encode(X)
+        if method == "lightgbm":
+            values = self.booster_.predict(encoded, pred_contrib=True, num_iteration=self.best_iteration_)
+        elif callable(method):
+            values = np.asarray(method(self.booster_dump(), encoded))
+        else:
+            raise ValueError(f"method must be 'lightgbm' or a callable, got {method!r}")
+        return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"], index=X.index)
+
+    # ------------------------------------------------------------------ persistence
+
+    def schema(self) -> dict[str, Any]:
+        """Everything besides the trees, as plain JSON-able values."""
+        check_is_fitted(self, "booster_")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "features": list(self.feature_names_in_),
+            "dtypes": dict(self.dtypes_),
+            "categories": dict(self.categories_),
+            "calibration": dict(self.calibration_),
+            "best_iteration": self.best_iteration_,
+            "init_params": {
+                "params": self.params,
+                "calibration": self.calibration,
+                "categorical_features": self.categorical_features,
+                "random_state": self.random_state,
+            },
+            "lightgbm_params": self.params_,
+            "reference": self.reference_,
+            **{k: v for k, v in self.metadata_.items()},
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.txt`` (LightGBM text) and ``schema.json`` into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster_.save_model(str(directory / "model.txt"), num_iteration=self.best_iteration_)
+        (directory / "schema.json").write_text(json.dumps(self.schema(), indent=1, default=_json_default))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ChurnModel":
+        """Read a model written by :meth:`save` (no pickle involved)."""
+        directory = Path(directory)
+        return cls.from_files(directory / "model.txt", directory / "schema.json")
+
+    @classmethod
+    def from_files(cls, model_txt: str | Path, schema_json: str | Path) -> "ChurnModel":
+        """Read a model from its two files, wherever they live (e.g. MLflow artifacts)."""
+        schema = json.loads(Path(schema_json).read_text())
+        init = schema["init_params"]
+        model = cls(
+            params=init["params"], calibration=init["calibration"],
+            categorical_features=init["categorical_features"], random_state=init["random_state"],
+        )
+        model.booster_ = lgb.Booster(model_file=str(model_txt))
+        model.feature_names_in_ = np.asarray(schema["features"], dtype=object)
+        model.n_features_in_ = len(model.feature_names_in_)
+        model.dtypes_ = schema["dtypes"]
+        model.categories_ = schema["categories"]
+        model.calibration_ = schema["calibration"]
+        model.best_iteration_ = int(schema["best_iteration"])
+        model.params_ = schema["lightgbm_params"]
+        model.reference_ = schema["reference"]
+        model.classes_ = np.array([0, 1])
+        known = {"schema_version", "features", "dtypes", "categories", "calibration", "best_iteration",
+                 "init_params", "lightgbm_params", "reference"}
+        model.metadata_ = {k: v for k, v in schema.items() if k not in known}
+        return model
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in schema.json")
+
+
+def _fit_calibration(method: str, margin: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    if method == "isotonic":
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
+        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    lr = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
+    return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+
+
+def calibrate(margin: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
+    """Apply a stored calibration map to raw margins.
+
+    Isotonic maps are step functions that tie many customers at the same probability; a
+    term of at most 1e-9 that rises with the margin breaks those ties in the model's own
+    order, so top-K lists stay deterministic and ranking metrics see the full ranking.
+
+    Examples
+    --------
+    >>> calibrate(np.array([-2.0, 0.0, 2.0]), {"method": "sigmoid", "a": 1.0, "b": 0.0}).round(3)
+    array([0.119, 0.5  , 0.881])
+    >>> p = calibrate(np.array([-1.0, 0.5, 3.0]), {"method": "isotonic", "x": [0.0, 1.0], "y": [0.1, 0.3]})
+    >>> p.round(3), bool(p[0] < p[1] < p[2])
+    (array([0.1, 0.2, 0.3]), True)
+    """
+    method = calibration["method"]
+    if method == "none":
+        return 1.0 / (1.0 + np.exp(-margin))
+    if method == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-(calibration["a"] * margin + calibration["b"])))
+    if method == "isotonic":
+        p = np.interp(margin, calibration["x"], calibration["y"])
+        return np.clip(p + 1e-9 * (1.0 / (1.0 + np.exp(-margin)) - 0.5), 0.0, 1.0)
+    raise ValueError(f"unknown calibration method {method!r}")

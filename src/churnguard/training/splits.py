@@ -1,0 +1,124 @@
+"""Which rows train, validate and report: time splits over cutoffs, or a customer split.
+
+The held-out cutoff plays "today": no row the model trains or early-stops on may have a
+label window reaching past it, exactly as in production, where the newest usable label
+window ends on the day the model is trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# Timestamp columns after which an event is "in the future" of a training as_of.
+_EVENT_TIMES = {
+    "interactions": "timestamp",
+    "purchases": "timestamp",
+    "service_events": "timestamp",
+    "usage": "timestamp",
+}
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Cutoffs used for training, validation (early stopping, calibration) and the report."""
+
+    train: tuple[pd.Timestamp, ...]
+    valid: pd.Timestamp
+    holdout: pd.Timestamp
+    embargo: bool  # True when no train/valid label window overlaps the holdout's
+
+
+def cut_tables(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Tables as they were known just before `as_of`: nothing stamped at or after it survives.
+
+    Events at or after `as_of` are dropped; churn dates on or after it are cleared (the
+    customer was still active that day); assets installed on or after it are dropped;
+    supplied labels whose window would start at or after it are dropped.
+
+    Examples
+    --------
+    >>> tables = {"customers": pd.DataFrame({"customer_id": ["a"],
+    ...                                      "churn_date": pd.to_datetime(["2024-03-01"])}),
+    ...           "purchases": pd.DataFrame({"customer_id": ["a", "a"], "amount": [1.0, 2.0],
+    ...                                      "timestamp": pd.to_datetime(["2024-01-05", "2024-02-01"])})}
+    >>> cut = cut_tables(tables, pd.Timestamp("2024-02-01"))
+    >>> len(cut["purchases"]), cut["customers"]["churn_date"].isna().all()
+    (1, np.True_)
+    """
+    as_of = pd.Timestamp(as_of)
+    out = dict(tables)
+    for name, column in _EVENT_TIMES.items():
+        if out.get(name) is not None and column in out[name]:
+            out[name] = out[name][out[name][column] < as_of]
+    if out.get("customers") is not None and "churn_date" in out["customers"]:
+        customers = out["customers"].copy()
+        customers["churn_date"] = customers["churn_date"].where(customers["churn_date"] < as_of)
+        out["customers"] = customers
+    if out.get("assets") is not None and "install_date" in out["assets"]:
+        installed = out["assets"]["install_date"]
+        out["assets"] = out["assets"][installed.isna() | (installed < as_of)]
+    if out.get("labels") is not None and "as_of" in out["labels"]:
+        out["labels"] = out["labels"][out["labels"]["as_of"] < as_of]
+    return out
+
+
+def time_split(cutoffs, *, horizon_days: int, n_train: int | None = None) -> TimeSplit:
+    """Newest cutoff = holdout; newest cutoff whose label window ends by the holdout = valid.
+
+    Training takes the cutoffs strictly older than the validation one (the newest
+    `n_train` of them). Where too few cutoffs exist for that embargo, validation falls back
+    to the next-newest cutoff and ``embargo`` is False.
+
+    Examples
+    --------
+    >>> cutoffs = pd.date_range("2024-01-01", periods=8, freq="MS")
+    >>> s = time_split(cutoffs, horizon_days=90)
+    >>> s.holdout.date(), s.valid.date(), len(s.train), s.train[-1].date(), s.embargo
+    (datetime.date(2024, 8, 1), datetime.date(2024, 5, 1), 4, datetime.date(2024, 4, 1), True)
+    """
+    cutoffs = sorted(pd.Timestamp(c) for c in set(cutoffs))
+    if len(cutoffs) < 3:
+        raise ValueError(
+            f"need at least 3 label cutoffs (train, validation, held-out), got {len(cutoffs)}: "
+            "the data covers too short a period for this horizon"
+        )
+    holdout = cutoffs[-1]
+    horizon = pd.Timedelta(days=horizon_days)
+    clear = [c for c in cutoffs[:-1] if c + horizon <= holdout]
+    embargo = bool(clear) and cutoffs.index(clear[-1]) >= 1
+    valid = clear[-1] if embargo else cutoffs[-2]
+    train = [c for c in cutoffs if c < valid]
+    if n_train is not None:
+        train = train[-n_train:]
+    return TimeSplit(tuple(train), valid, holdout, embargo)
+
+
+def stratified_split(
+    y, *, shares: tuple[float, float, float] = (0.6, 0.2, 0.2), random_state: int = 1
+) -> np.ndarray:
+    """Assign each row to ``"train"``, ``"valid"`` or ``"test"``, keeping the label rate in each.
+
+    For user-supplied labels that all share one as_of: no time to split on, so customers
+    are split instead.
+
+    Examples
+    --------
+    >>> parts = stratified_split(np.array([0] * 80 + [1] * 20))
+    >>> {p: int((parts == p).sum()) for p in ("train", "valid", "test")}
+    {'train': 60, 'valid': 20, 'test': 20}
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(random_state)
+    parts = np.empty(len(y), dtype=object)
+    for cls in np.unique(y):
+        rows = np.flatnonzero(y == cls)
+        rng.shuffle(rows)
+        n_train = int(round(shares[0] * len(rows)))
+        n_valid = int(round(shares[1] * len(rows)))
+        parts[rows[:n_train]] = "train"
+        parts[rows[n_train : n_train + n_valid]] = "valid"
+        parts[rows[n_train + n_valid :]] = "test"
+    return parts
