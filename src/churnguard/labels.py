@@ -1,0 +1,273 @@
+"""Labels in [as_of, as_of + horizon), label cutoffs, and stacked training sets.
+
+Features at a cutoff use only events before it; labels use only events in
+``[cutoff, cutoff + horizon)``. A cutoff is usable only once its whole label window
+has been observed, so :func:`label_cutoffs` never returns one whose window runs past
+the end of the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnguard.config import FeatureSet
+from churnguard.features import build_features, population, resolve_feature_set
+
+CHURN_DEFINITIONS = ("auto", "contractual", "inactivity", "supplied")
+MAINTENANCE_DEFINITIONS = ("auto", "service", "supplied")
+EVENT_TABLES = ("interactions", "purchases", "service_events", "usage")
+
+
+def _window(series: pd.Series, as_of: pd.Timestamp, horizon_days: int) -> pd.Series:
+    # Half-open: an event at as_of + horizon belongs to the next cutoff's window.
+    return (series >= as_of) & (series < as_of + pd.Timedelta(days=horizon_days))
+
+
+def _series(ids: pd.Index, values, task: str) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype="int64"), index=pd.Index(ids, dtype="str", name="customer_id"),
+                     name=task)
+
+
+def churn_definition(tables: dict[str, pd.DataFrame], definition: str = "auto") -> str:
+    """The churn definition ``auto`` stands for with these tables.
+
+    Contractual when ``customers.churn_date`` holds at least one date, else inactivity.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a"], "churn_date": pd.to_datetime([None])})
+    >>> churn_definition({"customers": customers})
+    'inactivity'
+    """
+    if definition != "auto":
+        return definition
+    churn_date = tables["customers"].get("churn_date")
+    return "contractual" if churn_date is not None and churn_date.notna().any() else "inactivity"
+
+
+def _supplied(tables, as_of, task, eligible: pd.Index) -> pd.Series:
+    labels = tables.get("labels")
+    if labels is None or task not in labels:
+        raise ValueError(f"definition 'supplied' needs a labels table with a {task!r} column")
+    rows = labels[(labels["as_of"] == as_of) & labels[task].notna()].drop_duplicates("customer_id", keep="last")
+    rows = rows[rows["customer_id"].isin(eligible)].sort_values("customer_id")
+    return _series(pd.Index(rows["customer_id"]), rows[task].astype("int64"), task)
+
+
+def make_labels(
+    tables: dict[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    *,
+    task: str,
+    horizon_days: int = 90,
+    lookback_days: int = 365,
+    definition: str = "auto",
+    failure_kinds: Sequence[str] = ("repair", "failure"),
+) -> pd.Series:
+    """0/1 labels for the customers eligible for `task` at `as_of`.
+
+    Parameters
+    ----------
+    task : {"churn", "maintenance"}
+    horizon_days : int, default=90
+        Label window ``[as_of, as_of + horizon_days)``.
+    lookback_days : int, default=365
+        Inactivity churn: only customers with a purchase in ``[as_of - lookback, as_of)``
+        are eligible.
+    definition : str, default="auto"
+        churn: ``contractual`` (``churn_date`` in the window; population per
+        :func:`churnguard.features.population`), ``inactivity`` (no purchase in the
+        window), ``auto`` (contractual if any ``churn_date`` is filled) or ``supplied``
+        (the ``labels`` table rows with this ``as_of``). maintenance: ``service`` (alias
+        ``auto``: a service event of a failure kind on any of the customer's assets in
+        the window; eligible are customers owning an asset installed before as_of) or
+        ``supplied``.
+    failure_kinds : sequence of str, default=("repair", "failure")
+
+    Returns
+    -------
+    Series
+        Index ``customer_id`` (sorted, a subset of the population), int 0/1, name `task`.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c"],
+    ...                           "churn_date": pd.to_datetime(["2024-03-31", "2024-04-01", None])})
+    >>> make_labels({"customers": customers}, pd.Timestamp("2024-01-01"), task="churn", horizon_days=91)
+    customer_id
+    a    1
+    b    0
+    c    0
+    Name: churn, dtype: int64
+    """
+    as_of = pd.Timestamp(as_of)
+    eligible = population(tables, as_of)
+    if task == "churn":
+        definition = churn_definition(tables, definition)
+        if definition not in CHURN_DEFINITIONS:
+            raise ValueError(f"churn label definition must be one of {CHURN_DEFINITIONS}, got {definition!r}")
+        if definition == "supplied":
+            return _supplied(tables, as_of, task, eligible)
+        if definition == "contractual":
+            customers = tables["customers"].drop_duplicates("customer_id").set_index("customer_id")
+            churn_date = customers["churn_date"].reindex(eligible)
+            return _series(eligible, _window(churn_date, as_of, horizon_days).fillna(False), task)
+        purchases = tables.get("purchases")
+        if purchases is None:
+            raise ValueError("inactivity churn needs a purchases table (or customers.churn_date, or supplied labels)")
+        bought = purchases if "is_return" not in purchases else purchases[~purchases["is_return"].fillna(False)]
+        ts = bought["timestamp"]
+        recent = (ts >= as_of - pd.Timedelta(days=lookback_days)) & (ts < as_of)
+        active = eligible[eligible.isin(bought.loc[recent, "customer_id"])]
+        kept = bought.loc[_window(ts, as_of, horizon_days), "customer_id"]
+        return _series(active, ~active.isin(kept), task)
+    if task == "maintenance":
+        if definition not in MAINTENANCE_DEFINITIONS:
+            raise ValueError(f"maintenance label definition must be one of {MAINTENANCE_DEFINITIONS}, "
+                             f"got {definition!r}")
+        if definition == "supplied":
+            return _supplied(tables, as_of, task, eligible)
+        assets = tables.get("assets")
+        if assets is None:
+            raise ValueError("maintenance labels need an assets table (or supplied labels)")
+        installed = assets["install_date"].isna() | (assets["install_date"] < as_of) if "install_date" in assets \
+            else pd.Series(True, index=assets.index)
+        owners = eligible[eligible.isin(assets.loc[installed, "customer_id"])]
+        events = tables.get("service_events")
+        if events is None:
+            return _series(owners, np.zeros(len(owners)), task)
+        failed = events[_window(events["timestamp"], as_of, horizon_days) & events["kind"].isin(list(failure_kinds))]
+        failed_customers = assets.loc[assets["asset_id"].isin(failed["asset_id"]), "customer_id"]
+        return _series(owners, owners.isin(failed_customers), task)
+    raise ValueError(f"task must be 'churn' or 'maintenance', got {task!r}")
+
+
+def data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """The day after the latest timestamp in the data: the default "today" for cutoffs.
+
+    Event timestamps count, and so do the customers' signup and churn dates.
+
+    Examples
+    --------
+    >>> purchases = pd.DataFrame({"timestamp": pd.to_datetime(["2024-03-31 18:00", "2024-01-02 00:00"])})
+    >>> data_end({"customers": pd.DataFrame({"customer_id": ["a"]}), "purchases": purchases})
+    Timestamp('2024-04-01 00:00:00')
+    """
+    latest = []
+    for name in EVENT_TABLES:
+        if tables.get(name) is not None and len(tables[name]):
+            latest.append(tables[name]["timestamp"].max())
+    for column in ("signup_date", "churn_date"):
+        if column in tables["customers"]:
+            latest.append(tables["customers"][column].max())
+    latest = [t for t in latest if pd.notna(t)]
+    if not latest:
+        raise ValueError("no timestamps in the data: cannot place label cutoffs")
+    return pd.Timestamp(max(latest)).normalize() + pd.Timedelta(days=1)
+
+
+def label_cutoffs(
+    tables: dict[str, pd.DataFrame],
+    *,
+    n_cutoffs: int,
+    horizon_days: int,
+    as_of: pd.Timestamp | None = None,
+    freq: str = "MS",
+    definition: str = "auto",
+) -> list[pd.Timestamp]:
+    """The newest `n_cutoffs` cutoffs whose label window ends on or before `as_of`, oldest first.
+
+    Parameters
+    ----------
+    n_cutoffs : int
+    horizon_days : int
+        A cutoff ``c`` is usable when ``c + horizon_days <= as_of``.
+    as_of : Timestamp, optional
+        "Today"; default the day after the latest timestamp in the data (:func:`data_end`).
+    freq : str, default="MS"
+        pandas frequency of the cutoff grid (month starts).
+    definition : str, default="auto"
+        ``"supplied"``: the distinct ``as_of`` values of the labels table (on or before
+        `as_of` when given) instead of a grid.
+
+    Examples
+    --------
+    >>> purchases = pd.DataFrame({"timestamp": pd.to_datetime(["2023-06-15", "2024-06-14"])})
+    >>> tables = {"customers": pd.DataFrame({"customer_id": ["a"]}), "purchases": purchases}
+    >>> [c.date().isoformat() for c in label_cutoffs(tables, n_cutoffs=3, horizon_days=90)]
+    ['2024-01-01', '2024-02-01', '2024-03-01']
+    """
+    if definition == "supplied":
+        values = pd.Series(tables["labels"]["as_of"].dropna().unique()).sort_values()
+        if as_of is not None:
+            values = values[values <= pd.Timestamp(as_of)]
+        return [pd.Timestamp(v) for v in values.iloc[-n_cutoffs:]]
+    end = pd.Timestamp(as_of) if as_of is not None else data_end(tables)
+    last = end - pd.Timedelta(days=horizon_days)
+    start = last - pd.DateOffset(months=n_cutoffs + 1) - pd.Timedelta(days=366)
+    grid = pd.date_range(start.normalize(), last, freq=freq)
+    return [pd.Timestamp(c) for c in grid[grid <= last][-n_cutoffs:]]
+
+
+def training_set(
+    tables: dict[str, pd.DataFrame],
+    cutoffs: Sequence[pd.Timestamp],
+    *,
+    task: str,
+    horizon_days: int = 90,
+    lookback_days: int = 365,
+    definition: str = "auto",
+    feature_set: FeatureSet | None = None,
+    failure_kinds: Sequence[str] = ("repair", "failure"),
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Features and labels stacked over `cutoffs`: one row per eligible customer and cutoff.
+
+    The feature set is resolved once, at the newest cutoff, and reused for every
+    cutoff, so all rows share the same columns (and scoring can rebuild them).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, cutoff, <features>..., label``, sorted by cutoff then customer.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b"],
+    ...                           "churn_date": pd.to_datetime(["2024-02-10", None])})
+    >>> cutoffs = [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
+    >>> ts = training_set({"customers": customers}, cutoffs, task="churn", horizon_days=30)
+    >>> ts[["customer_id", "cutoff", "label"]]
+      customer_id     cutoff  label
+    0           a 2024-01-01      0
+    1           b 2024-01-01      0
+    2           a 2024-02-01      1
+    3           b 2024-02-01      0
+    """
+    cutoffs = sorted(pd.Timestamp(c) for c in cutoffs)
+    if not cutoffs:
+        raise ValueError("training_set needs at least one cutoff")
+    feature_set = resolve_feature_set(tables, cutoffs[-1], feature_set)
+    iterator = cutoffs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(cutoffs, desc=f"training set ({task})", unit="cutoff")
+    parts = []
+    for cutoff in iterator:
+        labels = make_labels(tables, cutoff, task=task, horizon_days=horizon_days, lookback_days=lookback_days,
+                             definition=definition, failure_kinds=failure_kinds)
+        features = build_features(tables, cutoff, feature_set=feature_set)
+        rows = features[features["customer_id"].isin(labels.index)].reset_index(drop=True)
+        rows.insert(1, "cutoff", cutoff)
+        rows["label"] = labels.reindex(pd.Index(rows["customer_id"])).to_numpy()
+        parts.append(rows)
+    out = pd.concat(parts, ignore_index=True)
+    out["cutoff"] = out["cutoff"].astype("datetime64[us]")
+    return out
+
+
+__all__ = ["churn_definition", "data_end", "label_cutoffs", "make_labels", "training_set"]
