@@ -101,3 +101,18 @@ def test_explanation_is_valid_json_with_top_features_by_absolute_shap():
     first = json.loads(texts.iloc[0])
     assert first["churn"] == [{"feature": "b", "value": None, "shap": -0.5}, {"feature": "c", "value": "x", "shap": 0.2}]
     assert json.loads(texts.iloc[1])["maintenance"][0] == {"feature": "a", "value": 2.0, "shap": -2.0}
+
+
+def test_the_same_sentence_over_two_windows_is_given_once_and_in_the_singular():
+    features = pd.DataFrame({"c30": [1.0], "c90": [4.0], "w": [9.0]})
+    catalogue = pd.DataFrame({
+        "name": ["c30", "c90", "w"],
+        "reason": ["{c30:.0f} complaints in the last 30 days", "{c90:.0f} complaints in the last 90 days",
+                   "waited {w:.0f} minutes"],
+        "direction": ["up", "up", "up"],
+    })
+    contributions = {"churn": pd.DataFrame({"c30": [0.9], "c90": [0.5], "w": [0.1], "bias": [-2.0]})}
+    out = explain_reasons(contributions, features, catalogue, typical=pd.Series({"c30": 0.0, "c90": 0.0, "w": 0.0}))
+    assert out.loc[0, "reason_1"] == "1 complaint in the last 30 days"
+    assert out.loc[0, "reason_2"] == "waited 9 minutes"
+    assert out.loc[0, "reason_3"] is None

@@ -8,7 +8,10 @@ schema mismatch; one paragraph on stderr naming table, column and rows),
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +34,39 @@ def _echo(quiet: bool, message: str) -> None:
 
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+class _DropBanners:
+    """A stderr that drops MLflow's registry banners; everything else passes through."""
+
+    BANNERS = ("Successfully registered model", "Created version", "Registered model")
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.lstrip().startswith(self.BANNERS):
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _quiet_mlflow(quiet: bool):
+    """Under --quiet, silence MLflow's progress bars, INFO logs and registry banners.
+
+    Warnings and errors still reach stderr: only INFO logging and known banners go.
+    """
+    if not quiet:
+        yield
+        return
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    with contextlib.redirect_stderr(_DropBanners(sys.stderr)):
+        yield
 
 
 def _as_of(value: str | None):
@@ -195,15 +231,16 @@ def train(data, task, as_of, horizon, spec, tracking_uri, quiet) -> int:
         model_spec = replace(model_spec, horizon_days=horizon)
     loaded = _load(data, quiet)
     truth = _truth(data)
-    result = train_task(
-        loaded.tables,
+    with _quiet_mlflow(quiet):
+        result = train_task(
+            loaded.tables,
         model_spec,
-        as_of=_as_of(as_of),
-        tracking_uri=tracking_uri,
-        truth=truth,
-        progress=not quiet,
-        log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
-    )
+            as_of=_as_of(as_of),
+            tracking_uri=tracking_uri,
+            truth=truth,
+            progress=not quiet,
+            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
+        )
     click.echo(result.summary())
     return EXIT_OK
 
@@ -240,7 +277,8 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_u
     from churnguard.config import load_outreach_rules
     from churnguard.scoring import load_models, score as score_tables, write_outreach
 
-    models = load_models(model_uris=model_uris, tracking_uri=tracking_uri)
+    with _quiet_mlflow(quiet):
+        models = load_models(model_uris=model_uris, tracking_uri=tracking_uri)
     if not models:
         click.echo(
             "error: no registered model to score with; run `churnguard train` first or pass --model",
@@ -277,7 +315,8 @@ def demo(out, n_customers, seed, tracking_uri, quiet) -> int:
     from churnguard.demo import run_demo
 
     kwargs = {"n_customers": n_customers} if n_customers else {}
-    paths = run_demo(out, seed=seed, quiet=quiet, tracking_uri=tracking_uri, **kwargs)
+    with _quiet_mlflow(quiet):
+        paths = run_demo(out, seed=seed, quiet=quiet, tracking_uri=tracking_uri, **kwargs)
     for name, path in paths.items():
         click.echo(f"{name:>12}: {path}")
     return EXIT_OK

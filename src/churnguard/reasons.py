@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import string
 from collections.abc import Mapping
 
@@ -51,11 +52,29 @@ def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray | None:
     return column.to_numpy(dtype="float64", na_value=np.nan)
 
 
+# "1 contacts" -> "1 contact": templates are written for the plural, the common case.
+_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 ([a-z]+[^s\W])s\b")
+
+
+def concept(template: str) -> str:
+    """The template with its numbers blanked: the same sentence over another window.
+
+    Two reasons of one concept ("3 complaints in the last 30 days", "5 complaints in the
+    last 90 days") say the same thing twice; only the stronger one is kept.
+
+    Examples
+    --------
+    >>> concept("{interactions_complaints_30d:.0f} complaints in the last 30 days")
+    '{interactions_complaints_#d:.#f} complaints in the last # days'
+    """
+    return re.sub(r"\d+", "#", template)
+
+
 def _format(template: str, fields: list[str], columns: list[np.ndarray]) -> list[str | None]:
     out: list[str | None] = []
     for values in zip(*columns):
         try:
-            out.append(template.format(**dict(zip(fields, values))))
+            out.append(_ONE_PLURAL.sub(r"1 \1", template.format(**dict(zip(fields, values)))))
         except (ValueError, KeyError, TypeError, IndexError):
             # A value the template cannot format (e.g. a category under ":.0f") is no reason.
             out.append(None)
@@ -195,9 +214,12 @@ def explain_reasons(
     # a slot is dropped when it is empty or repeats an earlier slot's sentence).
     valid = np.frompyfunc(lambda x: x is not None, 1, 1)(sentences).astype(bool)
     keep = valid.copy()
+    slot_concepts = np.array([concept(t) for t in templates], dtype=object)[top]
     for b in range(1, k):
         for a in range(b):
-            keep[:, b] &= ~(valid[:, a] & (sentences[:, a] == sentences[:, b]))
+            # A lower slot repeating a kept slot's concept (the same sentence over another
+            # window) adds nothing for the agent.
+            keep[:, b] &= ~(keep[:, a] & (slot_concepts[:, a] == slot_concepts[:, b]))
     position = np.cumsum(keep, axis=1)
     keys_of = np.array([by_template[t][0] for t in templates], dtype=object)
     slot_keys = keys_of[top]

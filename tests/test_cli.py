@@ -1,0 +1,119 @@
+"""The command-line contract: commands, exit codes, error wording, atomic outputs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnguard.cli import EXIT_BAD_INPUT, EXIT_NOTHING_TO_DO, EXIT_OK, main
+
+
+def run(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def digest(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world") / "data"
+    assert run("generate", "--customers", 1500, "--seed", 1, "--out", out, "--quiet") == EXIT_OK
+    return out
+
+
+def test_help_lists_every_command_of_the_contract(capsys):
+    assert run("--help") == EXIT_OK
+    text = capsys.readouterr().out
+    for command in ("generate", "validate", "features", "train", "score", "demo"):
+        assert command in text
+
+
+def test_every_command_accepts_quiet(capsys):
+    for command in ("generate", "validate", "features", "train", "score", "demo"):
+        run(command, "--help")
+        assert "--quiet" in capsys.readouterr().out
+
+
+def test_generated_world_validates_and_builds_features(world, tmp_path, capsys):
+    assert run("validate", "--data", world) == EXIT_OK
+    assert "customers" in capsys.readouterr().out
+    out = tmp_path / "features.parquet"
+    assert run("features", "--data", world, "--as-of", "2026-10-01", "--out", out, "--quiet") == EXIT_OK
+    frame = pd.read_parquet(out)
+    assert frame.columns[0] == "customer_id" and frame["customer_id"].is_unique
+    assert any(c.startswith("usage_") for c in frame.columns)
+
+
+def test_features_work_with_only_customers_and_purchases(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "customers.csv").write_text("customer_id,signup_date,segment\n001,2024-01-01,a\n002,2024-02-01,b\n")
+    (data / "purchases.csv").write_text(
+        "customer_id,timestamp,amount\n001,2024-03-01,10\n001,2024-05-01,20\n002,2024-06-01,5\n"
+    )
+    out = tmp_path / "f.csv"
+    assert run("features", "--data", data, "--as-of", "2024-07-01", "--out", out, "--quiet") == EXIT_OK
+    frame = pd.read_csv(out, dtype={"customer_id": str})
+    assert frame["customer_id"].tolist() == ["001", "002"]
+    assert not any(c.startswith(("interactions_", "service_", "usage_")) for c in frame.columns)
+
+
+def test_feature_list_prints_the_catalogue_without_data(capsys):
+    assert run("features", "--list") == EXIT_OK
+    text = capsys.readouterr().out
+    assert "purchases_days_since_last" in text and "days" in text
+
+
+def test_bad_input_exits_2_naming_table_column_and_rows_and_writes_nothing(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "customers.csv").write_text("customer_id\n1\n2\n")
+    (data / "interactions.csv").write_text(
+        "customer_id,timestamp,channel\n1,2024-13-01,phone\n2,yesterday,chat\n1,2024-01-02,chat\n"
+    )
+    before = digest(data)
+    out = tmp_path / "out" / "features.csv"
+    assert run("features", "--data", data, "--as-of", "2024-06-01", "--out", out) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "interactions.timestamp: 2 rows fail parseable_date" in err
+    assert "2024-13-01" in err
+    assert not out.exists() and not list(tmp_path.glob("out/*"))
+    assert digest(data) == before  # input files are never modified
+
+
+def test_missing_customers_table_is_a_bad_input(tmp_path, capsys):
+    (tmp_path / "purchases.csv").write_text("customer_id,timestamp,amount\n1,2024-01-01,3\n")
+    assert run("validate", "--data", tmp_path) == EXIT_BAD_INPUT
+    assert "customers" in capsys.readouterr().err
+
+
+def test_score_without_any_registered_model_says_so(world, tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path}/empty.db"
+    out = tmp_path / "list.csv"
+    code = run("score", "--data", world, "--as-of", "2026-10-01", "--out", out, "--tracking-uri", uri, "--quiet")
+    assert code == EXIT_NOTHING_TO_DO
+    assert "no registered model" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_train_then_score_writes_the_list_and_its_suppressed_sibling(world, tmp_path, capsys):
+    spec = tmp_path / "churn.toml"
+    spec.write_text('task = "churn"\nn_cutoffs = 4\n[lightgbm]\nn_estimators = 60\nnum_leaves = 7\n')
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert run("train", "--data", world, "--task", "churn", "--spec", spec, "--tracking-uri", uri,
+               "--quiet") == EXIT_OK
+    summary = capsys.readouterr().out
+    assert "ROC-AUC" in summary and "champion" in summary
+    out = tmp_path / "lists" / "outreach.csv"
+    assert run("score", "--data", world, "--as-of", "2026-10-01", "--out", out, "--capacity", 25,
+               "--tracking-uri", uri, "--quiet") == EXIT_OK
+    listed = pd.read_csv(out, dtype={"customer_id": str})
+    assert len(listed) == 25 and listed["rank"].tolist() == list(range(1, 26))
+    assert listed["maintenance_probability"].isna().all()  # no maintenance model registered
+    assert (tmp_path / "lists" / "outreach.suppressed.csv").exists()
