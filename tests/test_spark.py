@@ -180,3 +180,110 @@ def test_shard_of_an_id_is_fixed_across_runs_and_machines(spark):
     # xxhash64 with Spark's fixed seed 42: these numbers never change (Python's salted
     # hash() would, between processes), so a customer's shard is the same on every node.
     assert shards == [0, 1, 5]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@pytest.fixture(scope="module")
+def local_world(world_dir):
+    from churnguard.validation import load_data
+
+    return load_data(world_dir, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def models(local_world, tmp_path_factory):
+    """Both tasks fitted directly on a stacked training set, stored as training stores them."""
+    from churnguard.features import feature_catalogue, resolve_feature_set
+    from churnguard.labels import label_cutoffs, training_set
+    from churnguard.training import ChurnModel
+    from churnguard.training.tracking import _records, model_features
+
+    tables = local_world.tables
+    cutoffs = label_cutoffs(tables, n_cutoffs=3, horizon_days=90, as_of=AS_OF)
+    newest = max(cutoffs)
+    fs = resolve_feature_set(tables, newest)
+    catalogue = feature_catalogue(tables, newest, feature_set=fs)
+    out = {}
+    for task in ("churn", "maintenance"):
+        frame = training_set(tables, cutoffs, task=task, horizon_days=90, lookback_days=365, feature_set=fs)
+        features = model_features(frame, catalogue)
+        cal = frame["cutoff"] == newest
+        # Isotonic calibration gives plateaus: many equal probabilities, so ties in priority.
+        model = ChurnModel(params={"n_estimators": 25, "num_leaves": 8, "min_child_samples": 10},
+                           calibration="isotonic").fit(frame[features], frame["label"],
+                                                       X_cal=frame.loc[cal, features], y_cal=frame.loc[cal, "label"])
+        model.metadata_.update(task=task, feature_set=fs.to_dict(), catalogue=_records(catalogue))
+        out[task] = model
+    return out
+
+
+def assert_same_outreach(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    from churnguard.scoring import OUTREACH_COLUMNS
+
+    assert list(got.columns) == OUTREACH_COLUMNS
+    assert len(got) == len(expected)
+    for column in ("rank", "customer_id", "action", "channel", "reason_1", "reason_2", "reason_3"):
+        assert got[column].astype(object).where(got[column].notna(), None).tolist() == \
+            expected[column].astype(object).where(expected[column].notna(), None).tolist(), column
+    for column in ("priority", "churn_probability", "maintenance_probability", "value_at_risk"):
+        np.testing.assert_allclose(got[column].to_numpy(dtype="float64"), expected[column].to_numpy(dtype="float64"),
+                                   rtol=0, atol=1e-9, err_msg=column)
+    assert got["explanation"].tolist() == expected["explanation"].tolist()
+
+
+def assert_same_suppressed(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    from churnguard.scoring import SUPPRESSED_COLUMNS
+
+    assert list(got.columns) == SUPPRESSED_COLUMNS
+    assert got["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert got["reason"].tolist() == expected["reason"].tolist()
+    for column in ("churn_probability", "maintenance_probability"):
+        np.testing.assert_allclose(got[column].to_numpy(dtype="float64"), expected[column].to_numpy(dtype="float64"),
+                                   rtol=0, atol=1e-9, err_msg=column)
+
+
+def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spark, world_dir, local_world, models):
+    from dataclasses import replace
+
+    from churnguard.config import load_outreach_rules
+    from churnguard.scoring import score
+    from churnguard.spark.scoring import score_spark_result
+
+    rules = load_outreach_rules()
+    expected = score(local_world.tables, AS_OF, models, rules=rules)
+    result = score_spark_result(spark, str(world_dir), AS_OF, models, rules=rules, n_shards=3, now=NOW)
+    got = result.outreach.toPandas()
+    assert len(expected.outreach) > 100 and expected.outreach["maintenance_probability"].notna().any()
+    assert_same_outreach(got, expected.outreach)
+    assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
+    # The reasons compare with the same typical values: population medians, exactly.
+    from churnguard.scoring import _typical
+
+    typical = _typical(expected.features)
+    pd.testing.assert_series_equal(result.typical.sort_index(), typical.astype("float64").sort_index(),
+                                   check_names=False, rtol=0, atol=0)
+
+    # Per-action caps, then --capacity, ranked over all shards (the same scores, ranked again).
+    capped = replace(rules, capacity_per_action={"maintenance_visit": 7, "retention_call": 40})
+    expected = score(local_world.tables, AS_OF, models, rules=capped, capacity=30)
+    outreach, suppressed = result.relist(rules=capped, capacity=30)
+    assert len(expected.outreach) == 30
+    assert_same_outreach(outreach.toPandas(), expected.outreach)
+    assert_same_suppressed(suppressed.toPandas(), expected.suppressed)
+
+    # Written all or nothing: Parquet through Spark, a local CSV by the single-machine writer.
+    from churnguard.scoring import write_outreach
+    from churnguard.spark import write_outreach_spark
+
+    out = world_dir.parent / "lists"
+    write_outreach_spark(outreach, suppressed, str(out / "outreach.parquet"))
+    assert_same_outreach(pd.read_parquet(out / "outreach.parquet"), expected.outreach)
+    assert_same_suppressed(pd.read_parquet(out / "outreach.suppressed.parquet"), expected.suppressed)
+    write_outreach_spark(outreach, suppressed, str(out / "outreach.csv"))
+    write_outreach(expected, out / "single.csv")
+    assert (out / "outreach.csv").read_bytes() == (out / "single.csv").read_bytes()
+    assert (out / "outreach.suppressed.csv").read_bytes() == (out / "single.suppressed.csv").read_bytes()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left behind
+    result.scored.unpersist()

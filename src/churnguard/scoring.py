@@ -677,34 +677,45 @@ def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, 
         if not mask.any():
             continue
         frames = {key: f[mask].reset_index(drop=True) for key, f in frames.items()}
-        ids = frames[keys[0]]["customer_id"]
-        rows = scored.loc[ids]
-        total = rows["priority"].to_numpy()
-        contributions, weights = {}, {}
-        for task, model in models.items():
-            contribution = _contributions(model, frames[set_of[task]], explainers.get(task))
-            # No probability, no explanation: rows the task does not score are left empty.
-            unscored = rows[PROBABILITY[task]].isna().to_numpy()
-            if unscored.any():
-                contribution.loc[unscored, :] = np.nan
-            contributions[task] = contribution
-            stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
-            # The risk that drives the priority drives the reasons; equal shares at zero priority.
-            weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
-        # Reasons may quote any task's columns (context columns included): one merged row.
-        merged = frames[keys[0]]
-        for key in keys[1:]:
-            extra = frames[key].columns.difference(merged.columns)
-            merged = pd.concat([merged, frames[key][extra]], axis=1)
-        reasons = explain_reasons(
-            contributions, merged, catalogue, weights=weights, typical=typical, n_reasons=n_reasons
-        )
-        reasons["explanation"] = explanation_json(contributions, merged).to_numpy()
-        reasons.index = pd.Index(ids, name="customer_id")
-        parts.append(reasons)
+        rows = scored.loc[frames[keys[0]]["customer_id"]]
+        parts.append(_explain_chunk(models, frames, set_of, rows, catalogue, explainers,
+                                    typical=typical, n_reasons=n_reasons))
     if not parts:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"), dtype=object)
     return pd.concat(parts)
+
+
+def _explain_chunk(models, frames, set_of, rows, catalogue, explainers, *, typical, n_reasons) -> pd.DataFrame:
+    """Reasons and explanation JSON of one chunk of customers (``churnguard.spark`` calls it per partition).
+
+    `frames` holds each feature-set key's features of the chunk, `rows` the same
+    customers' scored rows (probabilities, stakes, priority) in the same order.
+    """
+    keys = list(dict.fromkeys(set_of.values()))
+    ids = frames[keys[0]]["customer_id"]
+    total = rows["priority"].to_numpy()
+    contributions, weights = {}, {}
+    for task, model in models.items():
+        contribution = _contributions(model, frames[set_of[task]], explainers.get(task))
+        # No probability, no explanation: rows the task does not score are left empty.
+        unscored = rows[PROBABILITY[task]].isna().to_numpy()
+        if unscored.any():
+            contribution.loc[unscored, :] = np.nan
+        contributions[task] = contribution
+        stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
+        # The risk that drives the priority drives the reasons; equal shares at zero priority.
+        weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
+    # Reasons may quote any task's columns (context columns included): one merged row.
+    merged = frames[keys[0]]
+    for key in keys[1:]:
+        extra = frames[key].columns.difference(merged.columns)
+        merged = pd.concat([merged, frames[key][extra]], axis=1)
+    reasons = explain_reasons(
+        contributions, merged, catalogue, weights=weights, typical=typical, n_reasons=n_reasons
+    )
+    reasons["explanation"] = explanation_json(contributions, merged).to_numpy()
+    reasons.index = pd.Index(ids, name="customer_id")
+    return reasons
 
 
 # Below this many rows LightGBM's own pred_contrib is quicker than compiling and

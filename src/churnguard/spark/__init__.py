@@ -12,16 +12,28 @@ from churnguard.spark.features import (
     shard_features,
     shard_of,
 )
-from churnguard.spark.scoring import spark_udf
+from churnguard.spark.scoring import (
+    NoModelError,
+    features_command_spark,
+    score_command_spark,
+    score_spark,
+    spark_udf,
+    write_outreach_spark,
+)
 from churnguard.spark.session import java_available, spark_session
 
 __all__ = [
+    "NoModelError",
     "ShardedFeatures",
     "build_features_spark",
     "java_available",
+    "features_command_spark",
     "read_tables_spark",
+    "score_command_spark",
+    "score_spark",
     "shard_features",
     "shard_of",
     "spark_session",
     "spark_udf",
+    "write_outreach_spark",
 ]

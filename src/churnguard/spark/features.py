@@ -393,13 +393,22 @@ def _shard_tables(raw: dict[str, pd.DataFrame], plan: _Plan) -> dict[str, pd.Dat
 
 
 def _build_shard(raw: dict[str, pd.DataFrame], plan: _Plan) -> pd.DataFrame:
+    tables = _shard_tables(raw, plan)
+    if tables is None:
+        return _empty_features(plan)
+    return _features_of_tables(tables, plan)
+
+
+def _empty_features(plan: _Plan) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="float64" if num else "str")
+                         for c, num in zip(plan.columns, plan.numeric)})
+
+
+def _features_of_tables(tables: dict[str, pd.DataFrame], plan: _Plan) -> pd.DataFrame:
+    """The builders on one shard's validated tables, checked against the global schema."""
     from churnguard.features import build_features
     from churnguard.features.customers import static_attributes
 
-    tables = _shard_tables(raw, plan)
-    if tables is None:
-        return pd.DataFrame({c: pd.Series([], dtype="float64" if num else "str")
-                             for c, num in zip(plan.columns, plan.numeric)})
     found = static_attributes(tables["customers"], plan.feature_set.customers)
     if tuple(found) != plan.static_attributes:
         raise RuntimeError(
@@ -524,25 +533,20 @@ def _spark_type(numeric: bool):
     return T.DoubleType() if numeric else T.StringType()
 
 
-def shard_features(
-    spark,
-    tables,
-    as_of,
-    *,
-    feature_set: FeatureSet | None = None,
-    n_shards: int | None = None,
-    now: pd.Timestamp | None = None,
-) -> ShardedFeatures:
-    """Validate and build features on Spark; see :func:`build_features_spark`.
+@dataclass
+class _Prepared:
+    """The long frame and the plan every shard follows (the first, validating pass done)."""
 
-    Returns the Spark frame together with the resolved feature set and
-    validation's warnings (the CLI prints them, as the single-machine path does).
+    long: Any
+    plan: _Plan
+    warnings: list[Problem]
+    n_shards: int
+    schema: Any  # Spark StructType of the feature frame
+    arrow_schema: Any
 
-    Examples
-    --------
-    >>> result = shard_features(spark, "s3a://lake/crm", "2024-06-01")  # doctest: +SKIP
-    >>> for w in result.warnings: print(w)  # doctest: +SKIP
-    """
+
+def _prepare(spark, tables, as_of, *, feature_set, n_shards, now) -> _Prepared:
+    """Validate every shard and settle globally what the builders need (pass 1)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -627,14 +631,38 @@ def shard_features(
     plan = _Plan(layout, as_of, now, resolved, surviving, static_kinds, attributes, tuple(sample.columns), numeric)
     schema = T.StructType([T.StructField(c, _spark_type(num), True) for c, num in zip(plan.columns, numeric)])
     arrow_schema = pa.schema([(c, pa.float64() if num else pa.string()) for c, num in zip(plan.columns, numeric)])
+    return _Prepared(long, plan, warnings, n_shards, schema, arrow_schema)
+
+
+def shard_features(
+    spark,
+    tables,
+    as_of,
+    *,
+    feature_set: FeatureSet | None = None,
+    n_shards: int | None = None,
+    now: pd.Timestamp | None = None,
+) -> ShardedFeatures:
+    """Validate and build features on Spark; see :func:`build_features_spark`.
+
+    Returns the Spark frame together with the resolved feature set and
+    validation's warnings (the CLI prints them, as the single-machine path does).
+
+    Examples
+    --------
+    >>> result = shard_features(spark, "s3a://lake/crm", "2024-06-01")  # doctest: +SKIP
+    >>> for w in result.warnings: print(w)  # doctest: +SKIP
+    """
+    prepared = _prepare(spark, tables, as_of, feature_set=feature_set, n_shards=n_shards, now=now)
+    plan, arrow_schema = prepared.plan, prepared.arrow_schema
 
     # Pass 2: validate again and build, shard by shard.
     def features_of(batch):
         frame = _build_shard(_split(batch, plan.layout), plan)
         return _to_arrow(frame, plan, arrow_schema)
 
-    frame = long.groupBy(SHARD).applyInArrow(features_of, schema)
-    return ShardedFeatures(frame, resolved, warnings, n_shards)
+    frame = prepared.long.groupBy(SHARD).applyInArrow(features_of, prepared.schema)
+    return ShardedFeatures(frame, plan.feature_set, prepared.warnings, prepared.n_shards)
 
 
 def build_features_spark(
