@@ -130,6 +130,32 @@ data_option = click.option(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory with one CSV or Parquet file per table.",
 )
+engine_options = [
+    click.option(
+        "--engine",
+        type=click.Choice(["pandas", "spark"]),
+        default="pandas",
+        show_default=True,
+        help="pandas: this machine. spark: Apache Spark (pip install 'churnguard[spark]'); --data and --out "
+        "may then be any URI Spark reads (s3a://, abfss://, ...).",
+    ),
+    click.option("--spark-master", default=None, help="Spark master URL (default: local Spark on all cores)."),
+]
+
+
+def _engine(command):
+    for option in reversed(engine_options):
+        command = option(command)
+    return command
+
+
+def _local_dir(data: str) -> Path:
+    path = Path(data)
+    if not path.is_dir():
+        raise click.BadParameter(f"directory {data!r} does not exist", param_hint="--data")
+    return path
+
+
 tracking_option = click.option(
     "--tracking-uri",
     default=None,
@@ -176,16 +202,15 @@ def validate(data: Path, quiet: bool) -> int:
 
 
 @cli.command()
-@click.option(
-    "--data", "data", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Data directory."
-)
+@click.option("--data", "data", help="Data directory (or a Spark-readable URI with --engine spark).")
 @click.option("--as-of", "as_of", help="Cut-off date (ISO); only events strictly before it are used.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file (.csv or .parquet).")
+@click.option("--out", help="Output file (.csv or .parquet).")
 @click.option("--feature-set", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Feature-set TOML.")
 @click.option("--list", "list_", is_flag=True, help="Print the feature catalogue instead of building features.")
+@_engine
 @quiet_option
 @_handle_errors
-def features(data, as_of, out, feature_set, list_, quiet) -> int:
+def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) -> int:
     """Build one feature row per customer as of a date (or list the catalogue)."""
     from churnguard.config import load_feature_set
     from churnguard.features import build_features, feature_catalogue
@@ -193,7 +218,7 @@ def features(data, as_of, out, feature_set, list_, quiet) -> int:
 
     fs = load_feature_set(feature_set)
     if list_:
-        tables = _load(data, quiet).tables if data else None
+        tables = _load(_local_dir(data), quiet).tables if data else None
         catalogue = feature_catalogue(tables, _as_of(as_of), feature_set=fs)
         for row in catalogue.itertuples():
             click.echo(f"{row.name:<48} {row.unit:<10} {row.description}")
@@ -201,7 +226,12 @@ def features(data, as_of, out, feature_set, list_, quiet) -> int:
     missing = [flag for flag, value in (("--data", data), ("--as-of", as_of), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
-    tables = _load(data, quiet).tables
+    if engine == "spark":
+        from churnguard.spark import features_command_spark
+
+        features_command_spark(data, _as_of(as_of), out, feature_set=fs, spark_master=spark_master, quiet=quiet)
+        return EXIT_OK
+    tables = _load(_local_dir(data), quiet).tables
     frame = build_features(tables, _as_of(as_of), feature_set=fs, progress=not quiet)
     write_table(frame, out)
     _echo(quiet, f"{len(frame):,} customers x {frame.shape[1] - 1} features -> {out}")
@@ -262,19 +292,37 @@ def _truth(data: Path):
 
 
 @cli.command()
-@data_option
+@click.option("--data", "data", required=True, help="Data directory (or a Spark-readable URI with --engine spark).")
 @click.option("--as-of", "as_of", required=True, help="Score as of this date.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Outreach list file.")
+@click.option("--out", required=True, help="Outreach list file (.csv or .parquet); the suppressed list goes beside it.")
 @click.option("--capacity", type=click.IntRange(min=0), help="At most this many customers on the list.")
 @click.option("--model", "model_uris", multiple=True, help="Model URI (repeatable; default: each task's champion).")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Outreach rules TOML.")
 @click.option("--explain-all", is_flag=True, help="Compute SHAP reasons for every customer, not only the list.")
 @tracking_option
+@_engine
 @quiet_option
 @_handle_errors
-def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_uri, quiet) -> int:
+def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_uri, engine, spark_master,
+          quiet) -> int:
     """Score customers and write the ranked outreach list with reasons."""
     from churnguard.config import load_outreach_rules
+
+    if engine == "spark":
+        if explain_all:
+            raise click.UsageError("--explain-all is not available with --engine spark")
+        from churnguard.spark import NoModelError, score_command_spark
+
+        try:
+            with _quiet_mlflow(quiet):
+                score_command_spark(data, _as_of(as_of), out, capacity=capacity, model_uris=model_uris,
+                                    tracking_uri=tracking_uri, rules=rules, spark_master=spark_master,
+                                    quiet=quiet)
+        except NoModelError as err:
+            click.echo(f"error: {err}", err=True)
+            return EXIT_NOTHING_TO_DO
+        return EXIT_OK
+    data = _local_dir(data)
     from churnguard.scoring import load_models, score as score_tables, write_outreach
 
     with _quiet_mlflow(quiet):
