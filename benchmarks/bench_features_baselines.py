@@ -10,7 +10,9 @@ Same entities (customers, purchases, interactions), one cutoff, comparable featu
 * Featuretools: deep feature synthesis (``max_depth=1``) with a cutoff time per customer,
   one run per window (``training_window``), count/sum/mean/max plus ``where`` counts on
   channel and complaint values. Featuretools is a benchmark-only extra
-  (``pip install featuretools``).
+  (``pip install featuretools``). Featuretools 1.31 with woodwork fails on pandas 3
+  (``WoodworkNotInitError``: the accessor's schema does not survive); run this script in
+  an environment with pandas 2 for that row.
 
 The machine is shared: compare the CPU seconds, which other load inflates less than wall time.
 """
@@ -143,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         runs["featuretools DFS"] = featuretools_features
     base = None
     for name, fn in runs.items():
-        frame, wall, cpu = timed(lambda: fn(world, as_of))
+        try:
+            frame, wall, cpu = timed(lambda: fn(world, as_of))
+        except Exception as err:  # featuretools 1.31 / woodwork do not run on pandas 3 (accessor state is lost)
+            print(f"{name:<22} failed: {type(err).__name__}: {str(err).splitlines()[0]}")
+            continue
         base = base or (wall, cpu)
         print(f"{name:<22} {frame.shape[1]:>4} features  wall {wall:7.1f} s ({wall / base[0]:5.1f}x)  "
               f"cpu {cpu:7.1f} s ({cpu / base[1]:5.1f}x)")
