@@ -117,3 +117,9 @@ def test_train_then_score_writes_the_list_and_its_suppressed_sibling(world, tmp_
     assert len(listed) == 25 and listed["rank"].tolist() == list(range(1, 26))
     assert listed["maintenance_probability"].isna().all()  # no maintenance model registered
     assert (tmp_path / "lists" / "outreach.suppressed.csv").exists()
+
+
+def test_feature_list_with_data_names_the_exact_columns(world, capsys):
+    assert run("features", "--list", "--data", world, "--quiet") == EXIT_OK
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert "customers_tenure_days" in names and not any("{" in n for n in names)

@@ -219,7 +219,12 @@ def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) 
     fs = load_feature_set(feature_set)
     if list_:
         tables = _load(_local_dir(data), quiet).tables if data else None
-        catalogue = feature_catalogue(tables, _as_of(as_of), feature_set=fs)
+        when = _as_of(as_of)
+        if tables is not None and when is None:
+            from churnguard.labels import data_end
+
+            when = data_end(tables)  # the columns as they would be built today
+        catalogue = feature_catalogue(tables, when, feature_set=fs)
         for row in catalogue.itertuples():
             click.echo(f"{row.name:<48} {row.unit:<10} {row.description}")
         return EXIT_OK
