@@ -178,6 +178,7 @@ _DIS_ENTRY = 0.0005
 _DIS_HAZARD = 0.02
 _DIS_RECOVERY = 0.004
 _DIS_USAGE_TAU = 20.0
+_DIS_USAGE_DROP = 0.1  # usage falls to this share at disengagement onset, then fades
 
 # --- interactions ----------------------------------------------------------
 CHANNELS = ("phone", "ivr", "chat", "email", "app")
@@ -208,7 +209,7 @@ _EVENT_MIX = np.array(
 _RHYTHM = np.array(
     [[1.3, 1.3, 1.3, 1.3, 1.2, 0.4, 0.3], [0.6, 0.6, 0.6, 0.7, 1.0, 2.0, 2.0], [1.0] * 7]
 )
-_USAGE_RATE = 0.095  # mean customer usage rows per day
+_USAGE_RATE = 0.14  # mean customer usage rows per day
 _REPORT_RATE = 0.012  # telemetry reports per asset per day
 
 
@@ -318,7 +319,7 @@ class _Customers:
         # Latent behaviour: how often each customer contacts, buys, uses, services.
         self.contact_rate = rng.lognormal(np.log(0.022), 0.6, n)
         self.purchase_rate = rng.lognormal(np.log(0.011), 0.7, n) * np.array([1.0, 1.6, 2.5])[self.segment]
-        self.usage_rate = rng.lognormal(0, 1.0, n) * (_USAGE_RATE / np.exp(0.5))
+        self.usage_rate = rng.lognormal(0, 0.8, n) * (_USAGE_RATE / np.exp(0.32))
         self.usage_profile = rng.integers(0, len(_EVENT_MIX), n)
         self.rhythm = rng.integers(0, len(_RHYTHM), n)
         self.mood = rng.normal(0, 0.5, n)
@@ -638,17 +639,29 @@ class _World:
 
     def _customer_usage(self, t0: int, t1: int, exposure: np.ndarray) -> None:
         c, rng = self.cust, self.rng
-        fading = np.where(c.disengaged, np.exp(-np.maximum(t0 - c.disengaged_since, 0) / _DIS_USAGE_TAU), 1.0)
-        who = _poisson_pick(rng, c.usage_rate * fading * exposure)
+        # Disengagement cuts usage at its onset (to _DIS_USAGE_DROP), then it fades further.
+        # Rows are drawn at the step's highest rate and thinned by the level on their day,
+        # so a customer who disengages mid-step stops using the product from that day on.
+        since = np.where(c.disengaged, c.disengaged_since, np.inf)
+        ceiling = np.where(since <= t0, _DIS_USAGE_DROP * np.exp(-(t0 - since) / _DIS_USAGE_TAU), 1.0)
+        who = _poisson_pick(rng, c.usage_rate * ceiling * exposure)
         # The day follows the customer's weekly rhythm over the step's weekdays.
         weekdays = (self.start_weekday + np.arange(t0, t1)) % 7
         day = t0 + _choice_rows(rng, _cdf(_RHYTHM[:, weekdays]), c.rhythm[who])
         event = _choice_rows(rng, _cdf(_EVENT_MIX), c.usage_profile[who])
+        midday = day + 0.5 - since[who]
+        level = np.where(midday >= 0, _DIS_USAGE_DROP * np.exp(-np.maximum(midday, 0) / _DIS_USAGE_TAU), 1.0)
+        thin = rng.random(len(who)) * ceiling[who] < level
+        quiet = midday >= 0  # a disengaged day: short sessions
+        who, day, event, quiet = who[thin], day[thin], event[thin], quiet[thin]
         n = len(who)
         # Counts per day for login, feature_x, article views; minutes for streaming.
-        value = (1 + rng.poisson(np.array([1.0, 0.0, 2.0, 0.5])[event])).astype(float)
+        # Disengaged days are short: one login, few feature uses, a third of the minutes.
+        extra = np.array([1.0, 0.0, 2.0, 0.5])[event] * np.where(quiet, 0.2, 1.0)
+        value = (1 + rng.poisson(extra)).astype(float)
         streams = np.flatnonzero(event == 1)
-        value[streams] = np.maximum(np.round(rng.gamma(2.0, 25.0, len(streams))), 1)
+        minutes = rng.gamma(2.0, 25.0, len(streams)) * np.where(quiet[streams], 1 / 3, 1.0)
+        value[streams] = np.maximum(np.round(minutes), 1)
         # One row per (customer, day, event): merge the rare collisions.
         # `who` is sorted, so only customers with several rows can collide.
         multi = np.zeros(n, bool)
