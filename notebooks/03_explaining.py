@@ -49,7 +49,7 @@ model = load_task_model("churn", tracking_uri=tracking_uri).model
 # %%
 as_of = pd.Timestamp("2026-11-01")
 features = build_features(tables, as_of, feature_set=model.feature_set_)
-X = features[model.features_]
+X = features[list(model.feature_names_in_)]
 contributions = model.contributions(X)
 assert np.allclose(contributions.sum(axis=1), model.predict_margin(X))
 contributions.iloc[:5, :6]

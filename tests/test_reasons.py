@@ -116,3 +116,13 @@ def test_the_same_sentence_over_two_windows_is_given_once_and_in_the_singular():
     assert out.loc[0, "reason_1"] == "1 complaint in the last 30 days"
     assert out.loc[0, "reason_2"] == "waited 9 minutes"
     assert out.loc[0, "reason_3"] is None
+
+
+def test_a_reason_template_without_fields_is_a_fixed_sentence():
+    features = pd.DataFrame({"open": [1.0, 0.0], "n": [2.0, 0.0]})
+    catalogue = pd.DataFrame({"name": ["open", "n"], "reason": ["has an unresolved complaint", "{n:.0f} calls"],
+                              "direction": ["up", "up"]})
+    contributions = {"churn": pd.DataFrame({"open": [0.8, 0.8], "n": [0.2, 0.2]})}
+    out = explain_reasons(contributions, features, catalogue, typical=pd.Series({"open": 0.0, "n": 0.0}))
+    assert out.loc[0, "reason_1"] == "has an unresolved complaint" and out.loc[0, "reason_2"] == "2 calls"
+    assert out.loc[1, "reason_1"] is None  # value not on the worrying side: no reason

@@ -207,6 +207,9 @@ def explain_reasons(
         if len(rows) == 0:
             continue
         fields = template_fields(template)
+        if not fields:  # a fixed sentence ("is an NPS detractor") reads the same for everyone
+            sentences[rows, slots] = template
+            continue
         columns = [features[f].to_numpy(dtype=object)[rows] for f in fields]
         sentences[rows, slots] = _format(template, fields, columns)
 

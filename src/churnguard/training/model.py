@@ -336,6 +336,20 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """Class 1 where the calibrated probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
 
+    @property
+    def feature_set_(self):
+        """The resolved :class:`~churnguard.config.FeatureSet` the model was trained on.
+
+        Build scoring features with it so the columns match exactly; None for a model
+        fitted outside :func:`~churnguard.training.train_task`.
+        """
+        from churnguard.config import FeatureSet
+
+        raw = getattr(self, "metadata_", {}).get("feature_set")
+        if raw is None or isinstance(raw, FeatureSet):
+            return raw
+        return FeatureSet.from_dict(raw, "feature set stored with the model")
+
     def booster_dump(self) -> dict[str, Any]:
         """LightGBM's JSON dump of the trees kept (input of an external TreeSHAP)."""
         check_is_fitted(self, "booster_")
