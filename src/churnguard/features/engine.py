@@ -126,11 +126,43 @@ def _database() -> duckdb.DuckDBPyConnection:
     """The process's empty in-memory DuckDB database, created on first use (no tables, ever)."""
     if not _DATABASE:
         con = duckdb.connect()
-        con.execute(f"SET threads TO {threads()}")
+        # One thread: parallel float sums add in a run-dependent order, and the last-bit
+        # noise would make two builds of the same data differ (and near-ties flip).
+        con.execute("SET threads TO 1")
         # Row order of results is fixed by explicit ORDER BY; elsewhere it may be free.
         con.execute("SET preserve_insertion_order = false")
         _DATABASE.append(con)
     return _DATABASE[0]
+
+
+def positions(ids: pd.Series | pd.Index | np.ndarray, customers: pd.Index) -> np.ndarray:
+    """Each id's row in `customers` (int32), or -1 for ids outside it (and missing ids).
+
+    The string-to-integer step every family needs once per table: DuckDB then groups and
+    sorts on integers, and rows outside the population drop out with ``pos >= 0``. One
+    Arrow hash lookup costs about what one DuckDB hash join on the string id does, so a
+    table keyed here and scanned twice pays for its strings once.
+
+    Examples
+    --------
+    >>> positions(pd.Series(["b", "z", None, "a"], dtype="str"), pd.Index(["a", "b"]))
+    array([ 1, -1, -1,  0], dtype=int32)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = pa.array(np.asarray(customers, dtype=object), type=pa.large_string())
+    values = pd.Series(ids, copy=False) if not isinstance(ids, pd.Series) else ids
+    try:
+        arrow = pa.array(values.array) if hasattr(values.array, "_pa_array") else None
+    except (TypeError, pa.ArrowException):
+        arrow = None
+    if arrow is None:
+        arrow = pa.array(values.astype("str").to_numpy(dtype=object, na_value=None), type=pa.large_string())
+    if arrow.type != pa.large_string():
+        arrow = arrow.cast(pa.large_string())
+    found = pc.index_in(arrow, value_set=keys)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def aggregate_for(
@@ -228,6 +260,7 @@ __all__ = [
     "aggregate_for",
     "days_between_sql",
     "name_parts",
+    "positions",
     "run_query",
     "sanitize",
     "sql_string",

@@ -18,7 +18,7 @@ import pandas as pd
 from churnguard.config import InteractionsFeatures
 from churnguard.features.catalogue import FeatureInfo
 from churnguard.features.engine import (
-    DAY_US, name_parts, run_query, sql_string, sql_timestamp, with_columns,
+    DAY_US, name_parts, positions, run_query, sql_string, sql_timestamp, with_columns,
 )
 
 FAMILY = "interactions"
@@ -159,6 +159,38 @@ def catalogue(spec: InteractionsFeatures, tables: dict[str, pd.DataFrame] | None
     return infos
 
 
+def _repeat_counts(
+    codes: np.ndarray, timestamps: pd.Series, as_of: pd.Timestamp, windows: list[int], n: int, repeat_days: int
+) -> np.ndarray:
+    """Repeat contacts per customer position and window bucket, as an ``n x (k + 1)`` array.
+
+    A contact is a repeat when the customer's previous contact before `as_of` (ties in
+    time count, with a gap of 0) lies at most `repeat_days` before it. One sort by
+    (customer, time) in numpy and a diff replace a SQL ``lag`` window (twice the cost).
+    Bucket ``i`` holds contacts inside window ``i`` but not window ``i - 1``, as in
+    :func:`build`; bucket ``k`` older history.
+
+    Examples
+    --------
+    >>> ts = pd.Series(pd.to_datetime(["2024-01-20", "2024-01-25", "2024-01-01", "2024-02-01"]))
+    >>> _repeat_counts(np.array([0, 0, 0, 0]), ts, pd.Timestamp("2024-02-01"), [30], 1, 7)
+    array([[1., 0.]])
+    """
+    us = timestamps.to_numpy(dtype="datetime64[us]")
+    as_of_us = pd.Timestamp(as_of).value // 1000  # the SQL literals keep microseconds, truncated
+    keep = (codes >= 0) & ~np.isnat(us) & (us.view(np.int64) < as_of_us)
+    pos, ts = codes[keep].astype(np.int64), us[keep].view(np.int64)
+    order = np.lexsort((ts, pos))
+    pos, ts = pos[order], ts[order]
+    b = np.full(len(ts), len(windows), dtype=np.int64)
+    for i, w in reversed(list(enumerate(windows))):
+        b[ts >= (pd.Timestamp(as_of) - pd.Timedelta(days=w)).value // 1000] = i
+    repeat = np.zeros(len(ts), dtype=bool)
+    repeat[1:] = (pos[1:] == pos[:-1]) & (ts[1:] - ts[:-1] <= repeat_days * DAY_US)
+    cells = np.bincount(pos[repeat] * (len(windows) + 1) + b[repeat], minlength=n * (len(windows) + 1))
+    return cells.astype(np.float64).reshape(n, len(windows) + 1)
+
+
 def build(
     tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, customers: pd.Index, spec: InteractionsFeatures
 ) -> tuple[pd.DataFrame, list[FeatureInfo]]:
@@ -216,34 +248,24 @@ def build(
     }
     repeat = additive.pop("repeat_contacts")
     stage1 = ", ".join(f"CAST({expr} AS DOUBLE) AS {name}" for name, expr in {**additive, **latest}.items())
-    frames = {"interactions": with_columns(tables["interactions"], OPTIONAL),
-              "_pop": pd.DataFrame({"customer_id": customers.astype("str"),
-                                    "pos": np.arange(len(customers), dtype="int64")})}
-    events = f"""FROM interactions JOIN _pop USING (customer_id) WHERE timestamp < {sql_timestamp(as_of)}"""
+    table = with_columns(tables["interactions"], OPTIONAL)
+    # Customer positions once, in Arrow: DuckDB then needs no join on the string id.
+    codes = positions(table["customer_id"], customers)
+    frames = {"interactions": table[[c for c in table.columns if c != "customer_id"]].assign(_pos=codes)}
     sql = f"""
-        WITH repeats AS (
-            -- Only the two columns the window needs are sorted: a window over every
-            -- column cost several times more at a million customers.
-            -- The gap to the previous contact is taken among contacts before as_of only,
-            -- so a contact at or after as_of can never turn an earlier one into a "repeat".
-            SELECT pos, b, CAST({repeat} AS DOUBLE) AS repeat_contacts FROM (
-                SELECT _pop.pos, CASE {bucket} ELSE {k} END AS b,
-                       epoch_us(timestamp) - epoch_us(lag(timestamp) OVER (
-                           PARTITION BY _pop.pos ORDER BY timestamp)) AS since_prev_us
-                {events})
-            GROUP BY pos, b),
-        sums AS (
-            SELECT pos, b, {stage1} FROM (
-                SELECT _pop.pos, timestamp, channel, topic, resolved, wait_seconds, handle_seconds,
-                       csat, nps, ces, sentiment,
-                       coalesce(is_complaint, false) AS complaint,
-                       coalesce(escalated, false) AS escalated,
-                       coalesce(abandoned, false) AS abandoned,
-                       CASE {bucket} ELSE {k} END AS b
-                {events})
-            GROUP BY pos, b)
-        SELECT * FROM sums JOIN repeats USING (pos, b)"""
+        SELECT pos, b, {stage1} FROM (
+            SELECT _pos AS pos, timestamp, channel, topic, resolved, wait_seconds, handle_seconds,
+                   csat, nps, ces, sentiment,
+                   coalesce(is_complaint, false) AS complaint,
+                   coalesce(escalated, false) AS escalated,
+                   coalesce(abandoned, false) AS abandoned,
+                   CASE {bucket} ELSE {k} END AS b
+            FROM interactions WHERE timestamp < {sql_timestamp(as_of)} AND _pos >= 0)
+        GROUP BY pos, b"""
     buckets = run_query(sql, frames)
+    buckets["repeat_contacts"] = _repeat_counts(
+        codes, table["timestamp"], as_of, windows, len(customers), spec.repeat_contact_days
+    )[buckets["pos"].to_numpy(), buckets["b"].to_numpy()]
     additive["repeat_contacts"] = repeat
     pos, b = buckets["pos"].to_numpy(), buckets["b"].to_numpy()
 

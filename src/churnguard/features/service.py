@@ -76,7 +76,11 @@ def days_before(as_of_sql: str, ts: str) -> str:
 
 @functools.cache
 def _database(pid: int) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()
+    con = duckdb.connect()
+    # One thread: parallel float sums add in a run-dependent order, and last-bit noise
+    # flips near-ties (e.g. the worst asset); same inputs must give the same features.
+    con.execute("SET threads TO 1")
+    return con
 
 
 def duckdb_cursor() -> duckdb.DuckDBPyConnection:
