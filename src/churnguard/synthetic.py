@@ -46,12 +46,25 @@ Churn. A customer's daily churn hazard is
 * ``disengaged``: a latent state a customer enters at
   ``0.0005 * exp(0.5 * (unresolved + detractor))`` per day (the decayed
   counts above, each capped at 3) and leaves at 0.004 per day. While
-  disengaged the customer's product usage decays as
-  ``exp(-days_disengaged / 20)``, purchases drop to 35 %, contacts turn to
-  the cancellation topic, and churn follows at an extra 0.02 per day, so
-  usage falls for some weeks before these customers churn. About a third of
-  the churners leave this way; the others churn quietly with no usage
+  disengaged the customer's product usage drops at once to 10 % of its usual
+  level and fades further as ``0.1 * exp(-days_disengaged / 20)`` (from the
+  onset day itself, also when the onset falls inside a step), the remaining
+  active days are short (logins and feature uses 1 + Poisson(0.2 x usual),
+  a third of the streaming minutes), purchases drop to 35 %, contacts turn
+  to the cancellation topic, and churn follows at an extra 0.02 per day, so
+  usage collapses for some weeks before these customers churn. About a third
+  of the churners leave this way; the others churn quietly with no usage
   decline.
+
+  (Changed for issue 9's quality target: usage used to fade slowly as
+  ``exp(-days / 20)`` from the step after the onset, at a mean of 0.095 rows
+  a day with lognormal sd 1.0, so most disengaged customers looked like
+  ordinary light users for weeks and the held-out churn AUC reached only
+  86 % of the oracle; training on the features plus the hidden
+  ``disengaged`` flag closed nearly all of the gap. Real disengagement shows
+  at once as fewer and shorter sessions; the usage level is now 0.14 rows a
+  day, lognormal sd 0.8: about 68 usage rows per customer over the default
+  two years with telemetry, up from about 47.)
 
 Maintenance. Each asset's daily hazard of an unplanned repair or failure is
 
@@ -116,7 +129,8 @@ categories strings. Returns are separate purchase rows with
 ``csat`` (1-5), ``nps`` (0-10) and ``ces`` (1-7, 7 = effortless) are filled on
 the roughly 30 % of answered contacts that got a survey; ``sentiment``
 (-1..1) on chat, email, app and half of the phone calls. Usage holds daily
-aggregated rows ``(customer_id, day, event, value)`` for the customer events
+aggregated rows ``(customer_id, day, event, value)`` (each customer's rows at a
+latent rate, lognormal around a mean of 0.14 a day) for the customer events
 ``login``, ``stream_minutes``, ``feature_x`` and ``support_article_view``,
 and asset telemetry ``run_hours`` / ``cycles`` (with ``asset_id``), each
 telemetry row carrying the load since the asset's previous report.
