@@ -123,3 +123,21 @@ def test_feature_list_with_data_names_the_exact_columns(world, capsys):
     assert run("features", "--list", "--data", world, "--quiet") == EXIT_OK
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert "customers_tenure_days" in names and not any("{" in n for n in names)
+
+
+@pytest.mark.slow
+def test_a_subscription_business_with_only_customers_and_usage_trains_and_scores_churn(world, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("customers", "usage"):
+        (data / f"{name}.parquet").write_bytes((world / f"{name}.parquet").read_bytes())
+    spec = tmp_path / "churn.toml"
+    spec.write_text('task = "churn"\nn_cutoffs = 3\n[lightgbm]\nn_estimators = 40\nnum_leaves = 7\n')
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert run("train", "--data", data, "--task", "churn", "--spec", spec, "--tracking-uri", uri, "--quiet") == EXIT_OK
+    out = tmp_path / "outreach.csv"
+    assert run("score", "--data", data, "--as-of", "2026-11-01", "--out", out, "--tracking-uri", uri,
+               "--quiet") == EXIT_OK
+    assert capsys.readouterr().err == ""  # --quiet: no banners, no progress bars
+    listed = pd.read_csv(out)
+    assert len(listed) > 0 and listed["churn_probability"].notna().all()

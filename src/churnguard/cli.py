@@ -43,9 +43,12 @@ class _DropBanners:
 
     def __init__(self, stream):
         self._stream = stream
+        self._dropped = False
 
     def write(self, text: str) -> int:
-        if text.lstrip().startswith(self.BANNERS):
+        # print() writes the message and its newline separately: drop both.
+        dropped, self._dropped = self._dropped, text.lstrip().startswith(self.BANNERS)
+        if self._dropped or (dropped and text == "\n"):
             return len(text)
         return self._stream.write(text)
 
@@ -63,6 +66,8 @@ def _quiet_mlflow(quiet: bool):
         yield
         return
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    import mlflow  # noqa: F401  (MLflow sets its loggers' levels on import: import first, then quiet them)
+
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     with contextlib.redirect_stderr(_DropBanners(sys.stderr)):
