@@ -141,3 +141,14 @@ def test_a_subscription_business_with_only_customers_and_usage_trains_and_scores
     assert capsys.readouterr().err == ""  # --quiet: no banners, no progress bars
     listed = pd.read_csv(out)
     assert len(listed) > 0 and listed["churn_probability"].notna().all()
+
+
+def test_outputs_get_the_usual_file_permissions_not_0600(tmp_path):
+    import os
+
+    from churnguard.io import write_table
+
+    out = write_table(pd.DataFrame({"a": [1]}), tmp_path / "x.csv")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
