@@ -200,21 +200,9 @@ def load_models(
 
 
 def _population(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.Index:
-    try:
-        from churnguard.features import population
-    except ImportError:  # features package not there yet: the contract's rule, inline
-        population = None
-    if population is not None:
-        ids = population(tables, as_of)
-        ids = ids if isinstance(ids, pd.Index) else pd.Index(ids)
-        return ids.sort_values()
-    customers = tables["customers"]
-    keep = pd.Series(True, index=customers.index)
-    if "signup_date" in customers:
-        keep &= customers["signup_date"].isna() | (customers["signup_date"] < as_of)
-    if "churn_date" in customers:
-        keep &= customers["churn_date"].isna() | (customers["churn_date"] >= as_of)
-    return pd.Index(customers.loc[keep, "customer_id"]).sort_values()
+    from churnguard.features import population
+
+    return population(dict(tables), as_of)
 
 
 def _isin(values, members) -> np.ndarray:
