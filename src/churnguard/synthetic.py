@@ -50,8 +50,11 @@ Churn. A customer's daily churn hazard is
   level and fades further as ``0.1 * exp(-days_disengaged / 20)`` (from the
   onset day itself, also when the onset falls inside a step), the remaining
   active days are short (logins and feature uses 1 + Poisson(0.2 x usual),
-  a third of the streaming minutes), purchases drop to 35 %, contacts turn
-  to the cancellation topic, and churn follows at an extra 0.02 per day, so
+  a third of the streaming minutes), purchases drop to 35 %, contacts come
+  five times as often and turn to the cancellation topic (questions about
+  terms, downgrades and cancelling; was 1.5x, which left the state nearly
+  invisible in the contact log: held-out churn AUC 91 % of the oracle at
+  1.5x, 92.2 % at 3x, 94.7 % at 5x on generate_world(50_000, seed=1)), and churn follows at an extra 0.02 per day, so
   usage collapses for some weeks before these customers churn. About a third
   of the churners leave this way; the others churn quietly with no usage
   decline.
@@ -193,6 +196,7 @@ _DIS_HAZARD = 0.02
 _DIS_RECOVERY = 0.004
 _DIS_USAGE_TAU = 20.0
 _DIS_USAGE_DROP = 0.1  # usage falls to this share at disengagement onset, then fades
+_DIS_CONTACT = 5.0  # disengaged customers call about terms, downgrades and cancelling
 
 # --- interactions ----------------------------------------------------------
 CHANNELS = ("phone", "ivr", "chat", "email", "app")
@@ -532,7 +536,7 @@ class _World:
 
     def _contacts(self, t0: int, t1: int, exposure: np.ndarray) -> None:
         c, rng = self.cust, self.rng
-        rate = c.contact_rate * np.where(c.disengaged, 1.5, 1.0)
+        rate = c.contact_rate * np.where(c.disengaged, _DIS_CONTACT, 1.0)
         who = _poisson_pick(rng, rate * exposure)
         start_at = np.maximum(t0, c.signup[who])
         time = start_at + rng.random(len(who)) * (t1 - start_at)
