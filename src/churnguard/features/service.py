@@ -20,6 +20,7 @@ import pandas as pd
 
 from churnguard.config import ServiceFeatures
 from churnguard.features.catalogue import FeatureInfo
+from churnguard.features.engine import sql_string
 
 FAMILY = "service"
 TABLES: tuple[str, ...] = ("assets",)  # service_events only add to what the assets give
@@ -33,17 +34,6 @@ _EVENT_COLUMNS = ["asset_id", "timestamp", "kind", "cost"]
 _US_PER_DAY = 86_400_000_000
 
 
-def sql_literal(value: str) -> str:
-    """Quote `value` as a SQL string literal.
-
-    Examples
-    --------
-    >>> sql_literal("o'clock")
-    "'o''clock'"
-    """
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def sql_list(values) -> str:
     """A SQL ``IN`` list of lower-cased string literals; never empty, so the SQL stays valid.
 
@@ -54,7 +44,7 @@ def sql_list(values) -> str:
     >>> sql_list([])
     '(NULL)'
     """
-    items = [sql_literal(str(v).lower()) for v in values]
+    items = [sql_string(str(v).lower()) for v in values]
     return "(" + ", ".join(items or ["NULL"]) + ")"
 
 

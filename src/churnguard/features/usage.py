@@ -23,12 +23,12 @@ import pandas as pd
 
 from churnguard.config import UsageFeatures
 from churnguard.features.catalogue import FeatureInfo
+from churnguard.features.engine import sql_string
 from churnguard.features.service import (
     days_before,
     duckdb_cursor,
     finish_frame,
     sql_list,
-    sql_literal,
     sql_timestamp,
 )
 
@@ -193,7 +193,7 @@ def _activity_query(t: str, spec: UsageFeatures, events: list[str]) -> str:
     events that were not resolved, so totals still count them.
     """
     span = _span(spec)
-    event_index = " ".join(f"WHEN {sql_literal(e)} THEN {i}" for i, e in enumerate(events))
+    event_index = " ".join(f"WHEN {sql_string(e)} THEN {i}" for i, e in enumerate(events))
     ei = f"coalesce(CASE event {event_index} END, {len(events)})" if events else "0"
     return f"""
     SELECT pos, ei AS event_index, coalesce(d, -1) AS day, count(*) AS n,
@@ -272,7 +272,7 @@ def _activity_columns(
 
 def _load_query(t: str, spec: UsageFeatures) -> str:
     """Per-customer asset load since last preventive service, against the expected load per interval."""
-    load_filter = f"AND u.event IN ({', '.join(sql_literal(e) for e in spec.load_events)})" if spec.load_events else ""
+    load_filter = f"AND u.event IN ({', '.join(sql_string(e) for e in spec.load_events)})" if spec.load_events else ""
     return f"""
     a AS (
         SELECT asset_id, customer_id, coalesce(product, 'asset ' || asset_id) AS product, install_date,
