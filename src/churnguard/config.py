@@ -78,7 +78,7 @@ class ServiceFeatures:
 @dataclass(frozen=True)
 class UsageFeatures:
     enabled: bool = True
-    windows: tuple[int, ...] = (30, 90)
+    windows: tuple[int, ...] = (7, 30, 90)
     top_k_events: int = 5
     events: tuple[str, ...] = ()  # always included, on top of the top-K from the data
     # Events resolved from the data (top-K before as_of, plus `events`); None until resolved.

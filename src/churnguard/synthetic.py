@@ -54,7 +54,10 @@ Churn. A customer's daily churn hazard is
   five times as often and turn to the cancellation topic (questions about
   terms, downgrades and cancelling; was 1.5x, which left the state nearly
   invisible in the contact log: held-out churn AUC 91 % of the oracle at
-  1.5x, 92.2 % at 3x, 94.7 % at 5x on generate_world(50_000, seed=1)), and churn follows at an extra 0.02 per day, so
+  1.5x, 92.2 % at 3x, 94.7 % at 5x on generate_world(50_000, seed=1)), those
+  contacts go worse (the experience behind csat, nps, ces and sentiment is
+  0.8 lower: a customer on the way out is an unhappy one; with this and a
+  7-day usage window 95.6 %), and churn follows at an extra 0.02 per day, so
   usage collapses for some weeks before these customers churn. About a third
   of the churners leave this way; the others churn quietly with no usage
   decline.
@@ -197,6 +200,7 @@ _DIS_RECOVERY = 0.004
 _DIS_USAGE_TAU = 20.0
 _DIS_USAGE_DROP = 0.1  # usage falls to this share at disengagement onset, then fades
 _DIS_CONTACT = 5.0  # disengaged customers call about terms, downgrades and cancelling
+_DIS_MOOD = -0.8  # and their contacts go worse: lower csat, nps, ces and sentiment
 
 # --- interactions ----------------------------------------------------------
 CHANNELS = ("phone", "ivr", "chat", "email", "app")
@@ -577,6 +581,7 @@ class _World:
             - 0.6 * long_wait
             - 0.3 * escalated
             + c.mood[who]
+            + _DIS_MOOD * c.disengaged[who]
             + rng.normal(0, 0.6, n)
         )
         surveyed = ~abandoned & (rng.random(n) < 0.3)
