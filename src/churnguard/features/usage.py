@@ -15,7 +15,6 @@ query with one ``FILTER`` aggregate per event and window was about 10x slower.)
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 
 from churnguard.config import UsageFeatures
 from churnguard.features.catalogue import FeatureInfo
-from churnguard.features.engine import sql_string
+from churnguard.features.engine import name_parts, sql_string
 from churnguard.features.service import (
     days_before,
     duckdb_cursor,
@@ -39,42 +38,6 @@ _USAGE_COLUMNS = ["customer_id", "timestamp", "event", "asset_id", "value"]
 _ASSET_COLUMNS = ["asset_id", "customer_id", "product", "install_date", "service_interval_days"]
 _US_PER_DAY = 86_400_000_000
 _MONTH_DAYS = 30
-
-
-def sanitize(name: str) -> str:
-    """Lower snake case from `name`, keeping only ``[a-z0-9_]``, for use inside column names.
-
-    Examples
-    --------
-    >>> sanitize("Stream Minutes")
-    'stream_minutes'
-    >>> sanitize("Käse/Log-in!")
-    'k_se_log_in'
-    >>> sanitize("!!!")
-    'event'
-    """
-    return re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).strip("_") or "event"
-
-
-def event_column_names(events) -> dict[str, str]:
-    """Map each event to its column part: sanitised, and made unique in the given order.
-
-    Examples
-    --------
-    >>> event_column_names(["Log-in", "log_in", "post"])
-    {'Log-in': 'log_in', 'log_in': 'log_in_2', 'post': 'post'}
-    """
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for event in events:
-        base = candidate = sanitize(event)
-        n = 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}_{n}"
-        taken.add(candidate)
-        names[event] = candidate
-    return names
 
 
 def resolve(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, spec: UsageFeatures) -> UsageFeatures:
@@ -355,7 +318,7 @@ def build(
 
     Notes
     -----
-    Per event ``e`` (sanitised to ``[a-z0-9_]``) and window ``w``: ``usage_e_count_wd``,
+    Per event ``e`` (its name part from ``engine.name_parts``) and window ``w``: ``usage_e_count_wd``,
     ``usage_e_value_wd`` (sum of ``value``), ``usage_e_active_days_wd`` and
     ``usage_e_per_active_day_wd`` (value per active day); the trend pair
     ``usage_e_month_before`` / ``usage_e_month_recent`` (value per 30 days over the
@@ -389,7 +352,7 @@ def build(
     """
     as_of = pd.Timestamp(as_of)
     spec = resolve(tables, as_of, spec)
-    names = event_column_names(spec.resolved_events or ())
+    names = name_parts(spec.resolved_events or ())
     with_assets = tables.get("assets") is not None
     infos = _infos(spec, names, with_assets)
     order = pd.DataFrame({"customer_id": pd.Series(np.asarray(customers, dtype=object), dtype="str"),
