@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churnguard.synthetic import TABLE_NAMES, generate_world, write_world
+from churnguard.synthetic import TABLE_NAMES, generate_world, generate_world_files, write_world
 
 END = pd.Timestamp("2026-11-01")
 HORIZON = pd.Timedelta(days=90)
@@ -47,6 +47,15 @@ def test_same_seed_writes_identical_files(tmp_path):
     first = write_world(generate_world(400, seed=5), tmp_path / "a")
     second = write_world(generate_world(400, seed=5), tmp_path / "b")
     assert _file_hashes(first) == _file_hashes(second)
+
+
+def test_streaming_writer_writes_the_same_files_as_write_world(tmp_path):
+    whole = generate_world(400, seed=5)
+    expected = write_world(whole, tmp_path / "a")
+    streamed = generate_world_files(tmp_path / "b", 400, seed=5)
+    assert list(streamed) == list(expected)
+    assert _file_hashes({name: t.path for name, t in streamed.items()}) == _file_hashes(expected)
+    assert {name: t.rows for name, t in streamed.items()} == {name: len(frame) for name, frame in whole.items()}
 
 
 def test_different_seeds_give_different_worlds():

@@ -19,7 +19,7 @@ from churnguard.labels import label_cutoffs, make_labels, training_set
 from churnguard.reasons import explain_reasons
 from churnguard.report import write_report
 from churnguard.scoring import ScoreResult, load_models, score, write_outreach
-from churnguard.synthetic import generate_world, write_world
+from churnguard.synthetic import generate_world, generate_world_files, write_world
 from churnguard.training import (
     ChurnModel,
     RegisteredModel,
@@ -48,6 +48,7 @@ __all__ = [
     "explain_reasons",
     "feature_catalogue",
     "generate_world",
+    "generate_world_files",
     "label_cutoffs",
     "load_data",
     "load_feature_set",

@@ -183,12 +183,11 @@ def cli():
 @_handle_errors
 def generate(n_customers: int, seed: int, out: Path, fmt: str, quiet: bool) -> int:
     """Generate a synthetic customer world, including the ground-truth `truth` table."""
-    from churnguard.synthetic import generate_world, write_world
+    from churnguard.synthetic import generate_world_files
 
-    world = generate_world(n_customers, seed=seed, progress=not quiet)
-    paths = write_world(world, out, fmt=fmt)
-    for name, path in paths.items():
-        _echo(quiet, f"{name:>15}: {len(world[name]):>12,} rows -> {path}")
+    written = generate_world_files(out, n_customers, seed=seed, fmt=fmt, progress=not quiet)
+    for name, table in written.items():
+        _echo(quiet, f"{name:>15}: {table.rows:>12,} rows -> {table.path}")
     return EXIT_OK
 
 

@@ -145,7 +145,9 @@ telemetry row carrying the load since the asset's previous report.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -902,13 +904,13 @@ def _timestamps(start_us: int, offsets: np.ndarray, *, seconds: bool = True) -> 
     return (start_us + np.asarray(offsets).astype(np.int64) * unit).astype("datetime64[us]")
 
 
-def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
+def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each table in turn, built from the simulation's buffers (which it empties as it goes)."""
     c, a = world.cust, world.assets
     start_us = int(np.datetime64(start, "us").astype(np.int64))
     width = max(7, len(str(c.n)))
     customer_ids = _IdMaker(c.n, width)
     asset_ids = _IdMaker(a.m, max(8, len(str(a.m))), "A")
-    out: dict[str, pd.DataFrame] = {}
 
     def text(values) -> pa.Array:
         return pa.array(list(values), type=pa.large_string())
@@ -916,7 +918,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
     # The largest table first, while the other tables are still compact buffers.
     b = world.usage
     usage_events = text((*USAGE_EVENTS, "run_hours", "cycles"))
-    out["usage"] = pd.DataFrame(
+    yield "usage", pd.DataFrame(
         {
             "customer_id": customer_ids(b.concat("customer")),
             "timestamp": _timestamps(start_us, b.concat("day"), seconds=False),
@@ -929,7 +931,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
     churned = c.churn_day < world.n_days
     churn_date = _timestamps(start_us, np.where(churned, c.churn_day, 0), seconds=False)
     churn_date[~churned] = np.datetime64("NaT")
-    out["customers"] = pd.DataFrame(
+    yield "customers", pd.DataFrame(
         {
             "customer_id": customer_ids(np.arange(c.n)),
             "signup_date": _timestamps(start_us, c.signup, seconds=False),
@@ -945,7 +947,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
 
     b = world.interactions
     who = b.concat("customer").astype(np.int64)
-    out["interactions"] = pd.DataFrame(
+    yield "interactions", pd.DataFrame(
         {
             "customer_id": customer_ids(who),
             "timestamp": _timestamps(start_us, b.concat("time")),
@@ -967,7 +969,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
 
     b = world.purchases
     orders = b.concat("order").astype(np.int64)
-    out["purchases"] = pd.DataFrame(
+    yield "purchases", pd.DataFrame(
         {
             "customer_id": customer_ids(b.concat("customer")),
             "timestamp": _timestamps(start_us, b.concat("time")),
@@ -979,7 +981,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
         }
     )
 
-    out["assets"] = pd.DataFrame(
+    yield "assets", pd.DataFrame(
         {
             "asset_id": asset_ids(np.arange(a.m)),
             "customer_id": customer_ids(a.customer),
@@ -994,7 +996,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
     asset = b.concat("asset").astype(np.int64)
     kind = b.concat("kind").astype(np.int64)
     time = b.concat("time")
-    out["service_events"] = pd.DataFrame(
+    yield "service_events", pd.DataFrame(
         {
             "asset_id": asset_ids(asset),
             "timestamp": _timestamps(start_us, time),
@@ -1005,7 +1007,7 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
     )
 
     b = world.truth
-    out["truth"] = pd.DataFrame(
+    yield "truth", pd.DataFrame(
         {
             "customer_id": customer_ids(b.concat("customer")),
             "as_of": _timestamps(start_us, b.concat("as_of"), seconds=False),
@@ -1017,7 +1019,6 @@ def _frames(world: _World, start: pd.Timestamp) -> dict[str, pd.DataFrame]:
             "window_complete": _boolean(b.concat("window_complete")),
         }
     )
-    return {name: out[name] for name in TABLE_NAMES}
 
 
 def _step_bounds(start: pd.Timestamp, n_days: int) -> np.ndarray:
@@ -1073,6 +1074,62 @@ def generate_world(
     >>> bool(truth["churn_probability"].between(0, 1).all())
     True
     """
+    world, start = _simulate(n_customers, seed, end, years, progress)
+    tables = dict(_frames(world, start))
+    return {name: tables[name] for name in TABLE_NAMES}
+
+
+class WrittenTable(NamedTuple):
+    """A table `generate_world_files` wrote: its file and its number of rows."""
+
+    path: Path
+    rows: int
+
+
+def generate_world_files(
+    out_dir: Path | str,
+    n_customers: int,
+    *,
+    seed: int,
+    fmt: str = "parquet",
+    end: str | pd.Timestamp = "2026-11-01",
+    years: float = 2.0,
+    progress: bool = False,
+) -> dict[str, WrittenTable]:
+    """Simulate like `generate_world` and write each table as soon as it is built.
+
+    The same tables and bytes as ``write_world(generate_world(...), out_dir)``, with a
+    lower memory peak: only one finished table is held at a time (at a million customers
+    the usage table alone is about 67 million rows), which is how `churnguard generate`
+    writes a world.
+
+    Returns
+    -------
+    dict of str to WrittenTable
+        The file written for each table and its number of rows, in the order of
+        `generate_world`'s keys.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> written = generate_world_files(tempfile.mkdtemp(), 50, seed=1, fmt="csv")
+    >>> written["customers"].path.name, written["customers"].rows
+    ('customers.csv', 50)
+    >>> sorted(written) == sorted(generate_world(50, seed=1))
+    True
+    """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    out_dir = Path(out_dir)
+    world, start = _simulate(n_customers, seed, end, years, progress)
+    written = {}
+    for name, frame in _frames(world, start):
+        written[name] = WrittenTable(write_table(frame, out_dir / f"{name}.{fmt}"), len(frame))
+        del frame  # before the next table is built
+    return {name: written[name] for name in TABLE_NAMES}
+
+
+def _simulate(n_customers: int, seed: int, end, years: float, progress: bool) -> tuple[_World, pd.Timestamp]:
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
     end = pd.Timestamp(end).normalize()
@@ -1098,7 +1155,7 @@ def generate_world(
         world.step(int(t0), int(t1))
     if n_days in truth_days:
         world.record_truth(n_days)
-    return _frames(world, start)
+    return world, start
 
 
 def write_world(
