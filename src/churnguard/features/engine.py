@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable
 
 import duckdb
@@ -108,7 +109,7 @@ def run_query(sql: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     0           a  3.0
     1           b  5.0
     """
-    con = _database().cursor()
+    con = duckdb_cursor()
     try:
         for name, frame in frames.items():
             con.register(name, frame)
@@ -119,20 +120,44 @@ def run_query(sql: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         con.close()
 
 
-_DATABASE: list[duckdb.DuckDBPyConnection] = []
+_DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}
+_DATABASE_LOCK = threading.Lock()
 
 
 def _database() -> duckdb.DuckDBPyConnection:
-    """The process's empty in-memory DuckDB database, created on first use (no tables, ever)."""
-    if not _DATABASE:
-        con = duckdb.connect()
-        # One thread: parallel float sums add in a run-dependent order, and the last-bit
-        # noise would make two builds of the same data differ (and near-ties flip).
-        con.execute("SET threads TO 1")
-        # Row order of results is fixed by explicit ORDER BY; elsewhere it may be free.
-        con.execute("SET preserve_insertion_order = false")
-        _DATABASE.append(con)
-    return _DATABASE[0]
+    """This process's empty in-memory DuckDB database, created on first use (no tables, ever).
+
+    Keyed by process id: a forked worker (Spark's Python workers, multiprocessing) must open
+    its own database rather than use its parent's.
+    """
+    pid = os.getpid()
+    with _DATABASE_LOCK:  # families build in threads; only one may create the database
+        if pid not in _DATABASES:
+            con = duckdb.connect()
+            # One thread per query: parallel float sums add in a run-dependent order, and the
+            # last-bit noise would make two builds of the same data differ (and near-ties
+            # flip). Families still run side by side: each query runs on its caller's thread.
+            con.execute("SET threads TO 1")
+            # Row order of results is fixed by explicit ORDER BY; elsewhere it may be free.
+            con.execute("SET preserve_insertion_order = false")
+            _DATABASES[pid] = con
+        return _DATABASES[pid]
+
+
+def duckdb_cursor() -> duckdb.DuckDBPyConnection:
+    """A fresh connection to this process's in-memory DuckDB database.
+
+    Opening a database costs tens of milliseconds, a cursor on an open one almost nothing,
+    and views registered on a cursor stay private to it, so concurrent builds never see
+    each other's frames.
+
+    Examples
+    --------
+    >>> with duckdb_cursor() as con:
+    ...     con.execute("SELECT 41 + 1").fetchone()
+    (42,)
+    """
+    return _database().cursor()
 
 
 def positions(ids: pd.Series | pd.Index | np.ndarray, customers: pd.Index) -> np.ndarray:
@@ -259,6 +284,7 @@ def days_between_sql(as_of: pd.Timestamp, column: str) -> str:
 __all__ = [
     "aggregate_for",
     "days_between_sql",
+    "duckdb_cursor",
     "name_parts",
     "positions",
     "run_query",

@@ -11,16 +11,12 @@ Point-in-time rules: an asset with ``install_date >= as_of`` does not exist yet 
 
 from __future__ import annotations
 
-import functools
-import os
-
-import duckdb
 import numpy as np
 import pandas as pd
 
 from churnguard.config import ServiceFeatures
 from churnguard.features.catalogue import FeatureInfo
-from churnguard.features.engine import sql_string
+from churnguard.features.engine import duckdb_cursor, sql_string, sql_timestamp
 
 FAMILY = "service"
 TABLES: tuple[str, ...] = ("assets",)  # service_events only add to what the assets give
@@ -48,45 +44,9 @@ def sql_list(values) -> str:
     return "(" + ", ".join(items or ["NULL"]) + ")"
 
 
-def sql_timestamp(as_of: pd.Timestamp) -> str:
-    """A DuckDB ``TIMESTAMP`` literal for a tz-naive timestamp, to the microsecond.
-
-    Examples
-    --------
-    >>> sql_timestamp(pd.Timestamp("2024-03-01"))
-    "TIMESTAMP '2024-03-01 00:00:00.000000'"
-    """
-    return f"TIMESTAMP '{pd.Timestamp(as_of).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-
-
 def days_before(as_of_sql: str, ts: str) -> str:
     """SQL for the (fractional) days from `ts` to `as_of_sql`; NULL when `ts` is NULL."""
     return f"((epoch_us({as_of_sql}) - epoch_us({ts})) / {_US_PER_DAY}.0)"
-
-
-@functools.cache
-def _database(pid: int) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    # One thread: parallel float sums add in a run-dependent order, and last-bit noise
-    # flips near-ties (e.g. the worst asset); same inputs must give the same features.
-    con.execute("SET threads TO 1")
-    return con
-
-
-def duckdb_cursor() -> duckdb.DuckDBPyConnection:
-    """A fresh connection to this process's in-memory DuckDB database.
-
-    Opening a database costs tens of milliseconds, a cursor on an open one almost nothing,
-    and views registered on a cursor stay private to it, so concurrent builds never see
-    each other's frames. Keyed by process id so a forked worker opens its own database.
-
-    Examples
-    --------
-    >>> with duckdb_cursor() as con:
-    ...     con.execute("SELECT 41 + 1").fetchone()
-    (42,)
-    """
-    return _database(os.getpid()).cursor()
 
 
 def _table(tables: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:

@@ -22,13 +22,11 @@ import pandas as pd
 
 from churnguard.config import UsageFeatures
 from churnguard.features.catalogue import FeatureInfo
-from churnguard.features.engine import name_parts, sql_string
+from churnguard.features.engine import duckdb_cursor, name_parts, sql_string, sql_timestamp
 from churnguard.features.service import (
     days_before,
-    duckdb_cursor,
     finish_frame,
     sql_list,
-    sql_timestamp,
 )
 
 FAMILY = "usage"
