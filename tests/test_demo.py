@@ -111,8 +111,12 @@ def test_customer_with_unresolved_complaints_ranks_above_a_quiet_loyal_one_and_i
     angry, loyal = ranked.loc["9999998"], ranked.loc["9999999"]
     assert angry["churn_probability"] > loyal["churn_probability"]
     assert angry["rank"] < loyal["rank"]
-    reasons = " | ".join(str(r) for r in angry[["reason_1", "reason_2", "reason_3"]] if isinstance(r, str))
-    assert "complain" in reasons, reasons
+    reasons = [str(r) for r in angry[["reason_1", "reason_2", "reason_3"]] if isinstance(r, str)]
+    # Which of the planted troubles the model weighs most varies with the model; the
+    # reasons must be about them (complaints, their contacts, surveys, waits), not noise.
+    trouble = ("complain", "contacted", "satisfaction", "NPS", "effort", "waited", "escalat")
+    about_it = [r for r in reasons if any(word in r for word in trouble)]
+    assert len(about_it) >= 2, reasons
 
 
 def test_scoring_real_tables_in_chunks_equals_one_pass(demo):

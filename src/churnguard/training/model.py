@@ -20,6 +20,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from churnguard.features.engine import threads
+
 SCHEMA_VERSION = 1
 N_REFERENCE_BINS = 10
 
@@ -315,8 +317,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         out = np.empty((len(X), len(self.feature_names_in_)), dtype="float64")
         for j, c in enumerate(self.feature_names_in_):
             if self.dtypes_[c] == "category":
-                lookup = {v: float(i) for i, v in enumerate(self.categories_[c])}
-                out[:, j] = X[c].astype("string").map(lookup).to_numpy(dtype="float64", na_value=np.nan)
+                # Codes by hash lookup in C (a row-wise dict map took ~4.5 s a million rows).
+                codes = pd.Index(self.categories_[c]).get_indexer(X[c].astype("str"))
+                out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
                 out[:, j] = X[c].to_numpy(dtype="float64", na_value=np.nan)
         return out
@@ -324,7 +327,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
         """Raw LightGBM score (log-odds before calibration), one value per row."""
         check_is_fitted(self, "booster_")
-        return self.booster_.predict(self.encode(X), raw_score=True, num_iteration=self.best_iteration_)
+        # Rows are independent, so prediction threads change nothing but the speed (training
+        # stays on the spec's thread count, which fixes the model's bits).
+        return self.booster_.predict(self.encode(X), raw_score=True, num_iteration=self.best_iteration_,
+                                     num_threads=threads())
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2); column 1 is the risk."""
