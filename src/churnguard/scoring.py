@@ -523,7 +523,9 @@ def score(
     chunked = len(ids) > chunk_size and (features is not None or all(fs is not None for fs in sets.values()))
     bounds = list(range(0, len(ids), chunk_size)) if chunked else [0]
     step = chunk_size if chunked else max(len(ids), 1)
-    stores = {key: _Chunks(spill=len(bounds) > 1) for key in sets}
+    # Chunks of features the caller passed in are already in memory: keep them there. Built
+    # chunks are spilled to Parquet when there are several, and kept only if reasons need them.
+    stores = {key: _Chunks(spill=len(bounds) > 1 and features is None) for key in sets}
     rng = np.random.default_rng(0)
     keep_share = min(1.0, drift_sample / max(len(ids), 1))
     samples: dict[str, list[pd.DataFrame]] = {key: [] for key in sets}
@@ -555,7 +557,8 @@ def score(
                     part[PROBABILITY[task]] = np.nan
             prob_parts.append(part)
             for key, frame in frames.items():
-                stores[key].add(frame)
+                if explain != "none":
+                    stores[key].add(frame)
                 take = frame if keep_share >= 1 else frame[rng.random(len(frame)) < keep_share]
                 samples[key].append(take)
 
