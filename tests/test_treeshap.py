@@ -229,3 +229,56 @@ def test_random_small_models_match_pred_contrib(seed, n_rows, num_leaves, max_de
     rows = customers(50, seed=seed + 2, nan_fraction=nan_fraction)
     np.testing.assert_allclose(TreeShap(booster).shap_values(rows),
                                booster.predict(rows, pred_contrib=True), rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- predict_margin
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_leaves": 3, "max_depth": 1},
+        {"num_leaves": 15, "max_depth": 5, "rounds": 60},
+        {"num_leaves": 15, "rounds": 60, "zero_as_missing": True},
+        {"num_leaves": 40, "max_depth": -1, "min_data_in_leaf": 2},
+        {"rounds": 3, "min_data_in_leaf": 1500},  # single-leaf trees only
+    ],
+    ids=["depth1", "nan-default-both-ways", "zero-as-missing", "unlimited", "single-leaf"],
+)
+def test_margin_is_lightgbms_raw_score_bit_for_bit(data, params):
+    frame, y, rows = data
+    booster = train(frame, y, **params)
+    explainer = TreeShap(booster)
+    # Same decisions and the same summation order, so not just close: equal.
+    np.testing.assert_array_equal(explainer.predict_margin(rows), booster.predict(rows, raw_score=True))
+    codes = rows.copy()
+    for column in ["plan", "region"]:
+        codes[column] = codes[column].cat.codes.where(codes[column].notna())
+    matrix = codes.to_numpy(dtype=np.float64)
+    matrix[:4, 5] = [-1.0, 99.0, 1e12, 2.7]  # odd codes LightGBM also accepts
+    np.testing.assert_array_equal(explainer.predict_margin(matrix, chunk_size=7),
+                                  booster.predict(matrix, raw_score=True))
+
+
+def test_margin_reads_nans_as_zero_where_training_saw_none():
+    frame = customers(1500, seed=3, nan_fraction=0.0)
+    booster = train(frame, churned(frame, seed=4), num_leaves=15)
+    rows = customers(300, seed=5, nan_fraction=0.3)
+    np.testing.assert_array_equal(TreeShap(booster).predict_margin(rows), booster.predict(rows, raw_score=True))
+
+
+def test_churn_model_predicts_large_batches_with_the_kernel_and_the_same_bits():
+    from churnguard.training import model as model_module
+    from churnguard.training.model import ChurnModel
+
+    frame = customers(3000, seed=8)
+    y = churned(frame, seed=9)
+    fitted = ChurnModel(params={"n_estimators": 40, "num_leaves": 15, "verbose": -1}, calibration="none",
+                        random_state=1).fit(frame, y)
+    rows = customers(25_000, seed=10)
+    assert len(rows) >= model_module.FAST_PREDICT_MIN_ROWS
+    fast = fitted.predict_margin(rows)
+    assert fitted._fast_predictor() is not None
+    slow = fitted.booster_.predict(fitted.encode(rows), raw_score=True, num_iteration=fitted.best_iteration_)
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(fitted.predict_margin(rows.head(100)), slow[:100])

@@ -142,6 +142,8 @@ class TreeShap:
         self._parsed = _parse_trees(trees)
         self.expected_value_ = float(self._parsed.pop("bias"))
         self.uses_fallback_ = bool(self._parsed.pop("fallback"))
+        self._constant = float(self._parsed.pop("constant"))
+        self._leaf_value = self._parsed.pop("leaf_value")
         self.table_bytes_ = int(self._parsed["table"].nbytes)
 
     def shap_values(
@@ -198,6 +200,53 @@ class TreeShap:
                 stop = min(start + chunk_size, n_rows)
                 _shap_kernel(columns(start, stop), out[start:stop], self.expected_value_,
                              _BLOCK_ROWS, **self._parsed)
+        finally:
+            numba.set_num_threads(previous_threads)
+        return out
+
+    def predict_margin(
+        self, X: pd.DataFrame | np.ndarray, *, chunk_size: int = 100_000, n_threads: int | None = None
+    ) -> np.ndarray:
+        """The raw margin, as ``booster.predict(X, raw_score=True)``, from the same parsed trees.
+
+        The split decisions are the ones :meth:`shap_values` makes; each row then adds the
+        value of the one leaf whose path it satisfies, tree by tree in the booster's order
+        (LightGBM's own summation order). On two cores this is several times faster than
+        ``booster.predict``, which walks the trees row by row.
+
+        Examples
+        --------
+        >>> import lightgbm as lgb
+        >>> rng = np.random.default_rng(1)
+        >>> X = rng.normal(size=(500, 3))
+        >>> X[::7, 1] = np.nan
+        >>> booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1},
+        ...                     lgb.Dataset(X, (X[:, 0] > 0).astype(int)), num_boost_round=10)
+        >>> margin = TreeShap(booster).predict_margin(X)
+        >>> bool(np.allclose(margin, booster.predict(X, raw_score=True), rtol=0, atol=1e-12))
+        True
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        n_rows = X.shape[0]
+        if X.ndim != 2 or X.shape[1] != self.n_features_:
+            raise ValueError(
+                f"X has shape {X.shape}, the model expects {self.n_features_} feature columns"
+            )
+        out = np.zeros(n_rows, dtype=np.float64)
+        columns = _column_source(X, self._pandas_categorical)
+        p = self._parsed
+        previous_threads = numba.get_num_threads()
+        if n_threads is not None:
+            numba.set_num_threads(n_threads)
+        try:
+            for start in range(0, n_rows, chunk_size):
+                stop = min(start + chunk_size, n_rows)
+                _margin_kernel(columns(start, stop), out[start:stop], self._constant, _BLOCK_ROWS,
+                               p["node_feature"], p["node_threshold"], p["node_is_cat"], p["node_missing"],
+                               p["node_default_left"], p["node_cat_start"], p["node_cat_words"], p["cat_bits"],
+                               p["tree_node_start"], p["tree_leaf_start"], p["max_nodes"], p["path_start"],
+                               p["path_node"], p["path_left"], self._leaf_value)
         finally:
             numba.set_num_threads(previous_threads)
         return out
@@ -259,6 +308,7 @@ def _parse_trees(trees: list[dict]) -> dict[str, Any]:
     path_node, path_left, path_bit, path_start = [], [], [], [0]
     leaf_feature, leaf_feature_start, leaf_value, leaf_zero = [], [0], [], []
     bias = 0.0
+    constant = 0.0  # single-leaf trees: a constant term of every prediction
     fallback = False
 
     for tree in trees:
@@ -268,6 +318,7 @@ def _parse_trees(trees: list[dict]) -> dict[str, Any]:
             raise ValueError("TreeShap does not support linear_tree models")
         if "leaf_value" in root:  # a single-leaf tree only shifts the bias
             bias += float(root["leaf_value"])
+            constant += float(root["leaf_value"])
             tree_node_start.append(node_base)
             tree_leaf_start.append(len(leaf_value))
             continue
@@ -354,6 +405,8 @@ def _parse_trees(trees: list[dict]) -> dict[str, Any]:
     return {
         "bias": bias,
         "fallback": fallback,
+        "constant": constant,
+        "leaf_value": np.asarray(leaf_value, dtype=np.float64),
         "node_feature": np.asarray(node_feature, dtype=np.int64),
         "node_threshold": np.asarray(node_threshold, dtype=np.float64),
         "node_is_cat": np.asarray(node_is_cat, dtype=np.bool_),
@@ -442,19 +495,14 @@ def _shap_kernel(X, out, bias, block_rows, node_feature, node_threshold, node_is
     for b in prange(n_blocks):
         r0 = b * block_rows
         m = min(block_rows, n_rows - r0)
-        xt = np.empty((n_features, m))
-        for r in range(m):
-            for f in range(n_features):
-                xt[f, r] = X[r0 + r, f]
+        xt = _feature_major(X, r0, m)
         phi = np.zeros((n_features, m))
         went_left = np.empty((max_nodes, m), dtype=np.bool_)
         pattern = np.empty(m, dtype=np.int64)
         for t in range(n_trees):
-            n0 = tree_node_start[t]
-            for node in range(n0, tree_node_start[t + 1]):
-                _decide(xt[node_feature[node]], went_left[node - n0], node_threshold[node],
-                        node_is_cat[node], node_missing[node], node_default_left[node],
-                        cat_bits[node_cat_start[node]:node_cat_start[node] + node_cat_words[node]])
+            _decide_tree(xt, went_left, tree_node_start[t], tree_node_start[t + 1], node_feature,
+                         node_threshold, node_is_cat, node_missing, node_default_left, node_cat_start,
+                         node_cat_words, cat_bits)
             for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
                 d = leaf_depth[leaf]
                 pattern[:] = (1 << d) - 1
@@ -476,6 +524,62 @@ def _shap_kernel(X, out, bias, block_rows, node_feature, node_threshold, node_is
             for f in range(n_features):
                 out[r0 + r, f] = phi[f, r]
             out[r0 + r, n_features] = bias
+
+
+@njit(parallel=True, cache=True)
+def _margin_kernel(X, out, constant, block_rows, node_feature, node_threshold, node_is_cat, node_missing,
+                   node_default_left, node_cat_start, node_cat_words, cat_bits, tree_node_start,
+                   tree_leaf_start, max_nodes, path_start, path_node, path_left,
+                   leaf_value):  # pragma: no cover - numba
+    """Sum, per row, the value of the leaf each tree sends it to; blocks as in ``_shap_kernel``."""
+    n_rows = X.shape[0]
+    n_trees = tree_node_start.shape[0] - 1
+    n_blocks = (n_rows + block_rows - 1) // block_rows
+    for b in prange(n_blocks):
+        r0 = b * block_rows
+        m = min(block_rows, n_rows - r0)
+        xt = _feature_major(X, r0, m)
+        total = np.zeros(m)
+        went_left = np.empty((max_nodes, m), dtype=np.bool_)
+        reached = np.empty(m, dtype=np.bool_)
+        for t in range(n_trees):
+            _decide_tree(xt, went_left, tree_node_start[t], tree_node_start[t + 1], node_feature,
+                         node_threshold, node_is_cat, node_missing, node_default_left, node_cat_start,
+                         node_cat_words, cat_bits)
+            # Exactly one leaf's path holds for a row: add that leaf's value.
+            for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
+                reached[:] = True
+                for p in range(path_start[leaf], path_start[leaf + 1]):
+                    row_left = went_left[path_node[p]]
+                    want_left = path_left[p]
+                    for r in range(m):
+                        reached[r] &= row_left[r] == want_left
+                value = leaf_value[leaf]
+                for r in range(m):
+                    if reached[r]:
+                        total[r] += value
+        for r in range(m):
+            out[r0 + r] = total[r] + constant
+
+
+@njit(inline="always")
+def _feature_major(X, r0, m):  # pragma: no cover - numba
+    """Rows ``r0 .. r0 + m`` of `X` as a feature-major block."""
+    xt = np.empty((X.shape[1], m))
+    for r in range(m):
+        for f in range(X.shape[1]):
+            xt[f, r] = X[r0 + r, f]
+    return xt
+
+
+@njit(inline="always")
+def _decide_tree(xt, went_left, n0, n1, node_feature, node_threshold, node_is_cat, node_missing,
+                 node_default_left, node_cat_start, node_cat_words, cat_bits):  # pragma: no cover - numba
+    """Every split node ``n0 .. n1`` of one tree: ``went_left[node - n0, r]`` for the block's rows."""
+    for node in range(n0, n1):
+        _decide(xt[node_feature[node]], went_left[node - n0], node_threshold[node],
+                node_is_cat[node], node_missing[node], node_default_left[node],
+                cat_bits[node_cat_start[node]:node_cat_start[node] + node_cat_words[node]])
 
 
 @njit(inline="always")

@@ -9,6 +9,7 @@ never unpickles anything.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from churnguard.features.engine import threads
 
 SCHEMA_VERSION = 1
+# Batches from this size are predicted with churnguard.treeshap's compiled kernel.
+FAST_PREDICT_MIN_ROWS = 20_000
 N_REFERENCE_BINS = 10
 
 # Sklearn-style names in models/*.toml mapped to LightGBM's native parameter names, so the
@@ -317,20 +320,56 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         out = np.empty((len(X), len(self.feature_names_in_)), dtype="float64")
         for j, c in enumerate(self.feature_names_in_):
             if self.dtypes_[c] == "category":
-                # Codes by hash lookup in C (a row-wise dict map took ~4.5 s a million rows).
-                codes = pd.Index(self.categories_[c]).get_indexer(X[c].astype("str"))
+                known = pd.Index(self.categories_[c])
+                values = X[c]
+                if isinstance(values.dtype, pd.CategoricalDtype):
+                    # Map the few levels, then take codes: no string per row.
+                    level_codes = known.get_indexer(values.cat.categories.astype("str"))
+                    codes = np.append(level_codes, -1)[values.cat.codes.to_numpy()]  # code -1 (missing) -> -1
+                else:
+                    # Codes by hash lookup in C (a row-wise dict map took ~4.5 s a million rows).
+                    codes = known.get_indexer(values.astype("str"))
                 out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
                 out[:, j] = X[c].to_numpy(dtype="float64", na_value=np.nan)
         return out
 
     def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw LightGBM score (log-odds before calibration), one value per row."""
+        """Raw LightGBM score (log-odds before calibration), one value per row.
+
+        Large batches go through :meth:`churnguard.treeshap.TreeShap.predict_margin`, which
+        gives LightGBM's bits (same decisions, same summation order; tested) about 3x faster;
+        small ones through ``booster.predict``, which has no compile or parse cost.
+        """
         check_is_fitted(self, "booster_")
+        encoded = self.encode(X)
+        fast = self._fast_predictor() if len(encoded) >= FAST_PREDICT_MIN_ROWS else None
+        if fast is not None:
+            return fast.predict_margin(encoded)
         # Rows are independent, so prediction threads change nothing but the speed (training
         # stays on the spec's thread count, which fixes the model's bits).
-        return self.booster_.predict(self.encode(X), raw_score=True, num_iteration=self.best_iteration_,
+        return self.booster_.predict(encoded, raw_score=True, num_iteration=self.best_iteration_,
                                      num_threads=threads())
+
+    def _fast_predictor(self):
+        """The parsed-trees predictor for this booster, built once; None where it does not apply."""
+        cached = getattr(self, "_fast_", None)
+        if cached is not None and cached[0] is self.booster_:
+            return cached[1]
+        predictor = None
+        # Only a booster holding exactly the kept trees (any model after fit or load).
+        if self.booster_.current_iteration() == self.best_iteration_:
+            try:
+                from churnguard.treeshap import TreeShap
+
+                with warnings.catch_warnings():
+                    # Its warning is about SHAP tables of very deep trees, not about prediction.
+                    warnings.simplefilter("ignore")
+                    predictor = TreeShap(self.booster_)
+            except (ImportError, ValueError):  # numba missing, or a model kind it cannot read
+                predictor = None
+        self._fast_ = (self.booster_, predictor)
+        return predictor
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2); column 1 is the risk."""
