@@ -181,27 +181,13 @@ class TreeShap:
         >>> bool(np.allclose(phi, booster.predict(X.head(4), pred_contrib=True)))
         True
         """
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self._check(X, chunk_size)
         n_rows = X.shape[0]
-        if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise ValueError(
-                f"X has shape {X.shape}, the model expects {self.n_features_} feature columns"
-            )
         if self.uses_fallback_:
             return np.asarray(self._booster.predict(X, pred_contrib=True), dtype=np.float64)
         out = np.zeros((n_rows, self.n_features_ + 1), dtype=np.float64)
-        columns = _column_source(X, self._pandas_categorical)
-        previous_threads = numba.get_num_threads()
-        if n_threads is not None:
-            numba.set_num_threads(n_threads)
-        try:
-            for start in range(0, n_rows, chunk_size):
-                stop = min(start + chunk_size, n_rows)
-                _shap_kernel(columns(start, stop), out[start:stop], self.expected_value_,
-                             _BLOCK_ROWS, **self._parsed)
-        finally:
-            numba.set_num_threads(previous_threads)
+        for rows, block in self._blocks(X, out, chunk_size, n_threads):
+            _shap_kernel(rows, block, self.expected_value_, _BLOCK_ROWS, **self._parsed)
         return out
 
     def predict_margin(
@@ -226,30 +212,38 @@ class TreeShap:
         >>> bool(np.allclose(margin, booster.predict(X, raw_score=True), rtol=0, atol=1e-12))
         True
         """
+        self._check(X, chunk_size)
+        n_rows = X.shape[0]
+        out = np.zeros(n_rows, dtype=np.float64)
+        p = self._parsed
+        for rows, block in self._blocks(X, out, chunk_size, n_threads):
+            _margin_kernel(rows, block, self._constant, _BLOCK_ROWS,
+                           p["node_feature"], p["node_threshold"], p["node_is_cat"], p["node_missing"],
+                           p["node_default_left"], p["node_cat_start"], p["node_cat_words"], p["cat_bits"],
+                           p["tree_node_start"], p["tree_leaf_start"], p["max_nodes"], p["path_start"],
+                           p["path_node"], p["path_left"], self._leaf_value)
+        return out
+
+    def _check(self, X, chunk_size: int) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-        n_rows = X.shape[0]
         if X.ndim != 2 or X.shape[1] != self.n_features_:
             raise ValueError(
                 f"X has shape {X.shape}, the model expects {self.n_features_} feature columns"
             )
-        out = np.zeros(n_rows, dtype=np.float64)
+
+    def _blocks(self, X, out: np.ndarray, chunk_size: int, n_threads: int | None):
+        """(row-major float64 rows, matching slice of `out`) per chunk, on `n_threads` numba threads."""
         columns = _column_source(X, self._pandas_categorical)
-        p = self._parsed
         previous_threads = numba.get_num_threads()
         if n_threads is not None:
             numba.set_num_threads(n_threads)
         try:
-            for start in range(0, n_rows, chunk_size):
-                stop = min(start + chunk_size, n_rows)
-                _margin_kernel(columns(start, stop), out[start:stop], self._constant, _BLOCK_ROWS,
-                               p["node_feature"], p["node_threshold"], p["node_is_cat"], p["node_missing"],
-                               p["node_default_left"], p["node_cat_start"], p["node_cat_words"], p["cat_bits"],
-                               p["tree_node_start"], p["tree_leaf_start"], p["max_nodes"], p["path_start"],
-                               p["path_node"], p["path_left"], self._leaf_value)
+            for start in range(0, X.shape[0], chunk_size):
+                stop = min(start + chunk_size, X.shape[0])
+                yield columns(start, stop), out[start:stop]
         finally:
             numba.set_num_threads(previous_threads)
-        return out
 
 
 def _column_source(X: pd.DataFrame | np.ndarray, pandas_categorical: list | None):
