@@ -278,7 +278,7 @@ def test_churn_model_predicts_large_batches_with_the_kernel_and_the_same_bits():
     rows = customers(25_000, seed=10)
     assert len(rows) >= model_module.FAST_PREDICT_MIN_ROWS
     fast = fitted.predict_margin(rows)
-    assert fitted._fast_predictor() is not None
+    assert fitted.tree_shap() is not None
     slow = fitted.booster_.predict(fitted.encode(rows), raw_score=True, num_iteration=fitted.best_iteration_)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(fitted.predict_margin(rows.head(100)), slow[:100])

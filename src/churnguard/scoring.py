@@ -715,22 +715,15 @@ FAST_SHAP_MIN_ROWS = 20_000
 
 
 def _explainers(models, n_rows: int) -> dict[str, Any]:
-    """churnguard.treeshap explainers for models whose booster holds exactly the kept trees."""
+    """churnguard.treeshap explainers, shared with the models' own large-batch prediction."""
     if n_rows < FAST_SHAP_MIN_ROWS:
-        return {}
-    try:
-        from churnguard.treeshap import TreeShap
-    except ImportError:  # numba missing: LightGBM's contributions are exact too, only slower
         return {}
     out = {}
     for task, model in models.items():
-        estimator = _estimator(model)
-        booster = getattr(estimator, "booster_", None)
-        # A freshly early-stopped booster holds trees past best_iteration_ that predictions
-        # ignore; TreeShap would explain them all, so it is used only on trimmed boosters
-        # (every model loaded from the registry is saved trimmed).
-        if booster is not None and booster.current_iteration() == getattr(estimator, "best_iteration_", -1):
-            out[task] = TreeShap(booster)
+        tree_shap = getattr(_estimator(model), "tree_shap", None)
+        explainer = tree_shap() if tree_shap is not None else None
+        if explainer is not None:
+            out[task] = explainer
     return out
 
 

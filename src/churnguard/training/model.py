@@ -343,7 +343,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "booster_")
         encoded = self.encode(X)
-        fast = self._fast_predictor() if len(encoded) >= FAST_PREDICT_MIN_ROWS else None
+        fast = self._parsed_trees()[0] if len(encoded) >= FAST_PREDICT_MIN_ROWS else None
         if fast is not None:
             return fast.predict_margin(encoded)
         # Rows are independent, so prediction threads change nothing but the speed (training
@@ -351,25 +351,38 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return self.booster_.predict(encoded, raw_score=True, num_iteration=self.best_iteration_,
                                      num_threads=threads())
 
-    def _fast_predictor(self):
-        """The parsed-trees predictor for this booster, built once; None where it does not apply."""
-        cached = getattr(self, "_fast_", None)
+    def tree_shap(self):
+        """:class:`churnguard.treeshap.TreeShap` over this model's trees, parsed once per booster.
+
+        The same object serves large-batch prediction and explanation. None where it does not
+        apply: numba missing, a model kind it cannot read, or a booster holding trees past
+        ``best_iteration_`` (TreeShap would use them all; models after fit or load are trimmed).
+        Its warning about SHAP tables too large for very deep trees is given here, where the
+        explanation is asked for, not on every large prediction.
+        """
+        check_is_fitted(self, "booster_")
+        explainer, caught = self._parsed_trees()
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
+        return explainer
+
+    def _parsed_trees(self):
+        """(TreeShap or None, warnings its construction gave), cached for the current booster."""
+        cached = getattr(self, "_parsed_trees_", None)
         if cached is not None and cached[0] is self.booster_:
-            return cached[1]
-        predictor = None
-        # Only a booster holding exactly the kept trees (any model after fit or load).
+            return cached[1], cached[2]
+        explainer, caught = None, []
         if self.booster_.current_iteration() == self.best_iteration_:
             try:
                 from churnguard.treeshap import TreeShap
 
-                with warnings.catch_warnings():
-                    # Its warning is about SHAP tables of very deep trees, not about prediction.
-                    warnings.simplefilter("ignore")
-                    predictor = TreeShap(self.booster_)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    explainer = TreeShap(self.booster_)
             except (ImportError, ValueError):  # numba missing, or a model kind it cannot read
-                predictor = None
-        self._fast_ = (self.booster_, predictor)
-        return predictor
+                explainer = None
+        self._parsed_trees_ = (self.booster_, explainer, list(caught))
+        return explainer, list(caught)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2); column 1 is the risk."""
