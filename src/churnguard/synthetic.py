@@ -1118,8 +1118,7 @@ def generate_world_files(
     >>> sorted(written) == sorted(generate_world(50, seed=1))
     True
     """
-    if fmt not in ("parquet", "csv"):
-        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    _check_format(fmt)
     out_dir = Path(out_dir)
     world, start = _simulate(n_customers, seed, end, years, progress)
     written = {}
@@ -1158,6 +1157,11 @@ def _simulate(n_customers: int, seed: int, end, years: float, progress: bool) ->
     return world, start
 
 
+def _check_format(fmt: str) -> None:
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+
+
 def write_world(
     world: dict[str, pd.DataFrame], out_dir: Path | str, *, fmt: str = "parquet"
 ) -> dict[str, Path]:
@@ -1183,7 +1187,6 @@ def write_world(
     >>> paths["customers"].name
     'customers.csv'
     """
-    if fmt not in ("parquet", "csv"):
-        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    _check_format(fmt)
     out_dir = Path(out_dir)
     return {name: write_table(frame, out_dir / f"{name}.{fmt}") for name, frame in world.items()}
