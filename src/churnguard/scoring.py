@@ -44,6 +44,7 @@ import pandas as pd
 from churnguard.config import TASKS, FeatureSet, OutreachRules, load_outreach_rules
 from churnguard.io import atomic_path, sibling_path
 from churnguard.reasons import explain_reasons, explanation_json
+from churnguard.training.artifact import as_artifact, load_models
 
 __all__ = [
     "OUTREACH_COLUMNS",
@@ -112,12 +113,7 @@ class ScoreResult:
 
 
 def _estimator(model):
-    """The ChurnModel inside a registry entry (or the model itself)."""
-    return model if hasattr(model, "predict_proba") else getattr(model, "model", model)
-
-
-def _metadata(model) -> dict[str, Any]:
-    return dict(getattr(_estimator(model), "metadata_", {}) or {})
+    return as_artifact(model).estimator
 
 
 def model_info(model) -> dict[str, Any]:
@@ -125,75 +121,23 @@ def model_info(model) -> dict[str, Any]:
 
     Examples
     --------
-    >>> class Entry: name, version, run_id, model = "churnguard-churn", "3", "abc", None
-    >>> model_info(Entry())["version"]
+    >>> from churnguard.training import ModelArtifact
+    >>> model_info(ModelArtifact(estimator=None, task="churn", name="churnguard-churn", version="3"))["version"]
     '3'
     """
-    meta = _metadata(model)
-    window = meta.get("training_window") or meta.get("window") or meta.get("data_window")
-    if window is None and ("train_start" in meta or "cutoffs" in meta):
-        window = {k: meta[k] for k in ("train_start", "train_end", "cutoffs") if k in meta}
-    return {
-        "task": getattr(model, "task", None) or meta.get("task"),
-        "name": getattr(model, "name", None) or meta.get("name") or type(_estimator(model)).__name__,
-        "version": None if getattr(model, "version", None) is None else str(model.version),
-        "run_id": getattr(model, "run_id", None) or meta.get("run_id"),
-        "trained_window": window,
-    }
+    return as_artifact(model).info()
 
 
 def _feature_set(model) -> FeatureSet | None:
-    estimator = _estimator(model)
-    fs = getattr(estimator, "feature_set_", None) or _metadata(model).get("feature_set")
-    if fs is None or isinstance(fs, FeatureSet):
-        return fs
-    return FeatureSet.from_dict(fs, "feature set stored with the model")
+    return as_artifact(model).feature_set
 
 
 def _catalogue(model) -> pd.DataFrame | None:
-    estimator = _estimator(model)
-    cat = getattr(estimator, "catalogue_", None)
-    if cat is None:
-        cat = _metadata(model).get("catalogue")
-    if cat is None:
-        return None
-    return cat if isinstance(cat, pd.DataFrame) else pd.DataFrame(cat)
+    return as_artifact(model).catalogue
 
 
 def _features_of(model) -> list[str]:
-    estimator = _estimator(model)
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        names = getattr(estimator, "features_", [])
-    return [str(n) for n in names]
-
-
-def load_models(
-    *, model_uris: tuple[str, ...] | list[str] = (), tracking_uri: str | None = None
-) -> dict[str, Any]:
-    """Each task's model: the given URIs, else each task's champion in the registry.
-
-    Tasks without a registered model are left out (a business with no installed
-    products has no maintenance model).
-    """
-    from churnguard.training import load_task_model
-
-    models: dict[str, Any] = {}
-    if model_uris:
-        for uri in model_uris:
-            entry = load_task_model(None, tracking_uri=tracking_uri, model_uri=uri)
-            task = getattr(entry, "task", None) or _metadata(entry).get("task")
-            if task not in TASKS:
-                raise ValueError(f"model {uri}: cannot tell which task it predicts (got {task!r})")
-            if task in models:
-                raise ValueError(f"two models given for task {task}: {uri} and an earlier --model")
-            models[task] = entry
-        return models
-    for task in TASKS:
-        entry = load_task_model(task, tracking_uri=tracking_uri)
-        if entry is not None:
-            models[task] = entry
-    return models
+    return as_artifact(model).feature_names
 
 
 # --------------------------------------------------------------------------- population and features
@@ -501,7 +445,7 @@ def score(
         raise ValueError(f"explain must be 'list', 'all' or 'none', got {explain!r}")
     rules = rules or load_outreach_rules()
     as_of = pd.Timestamp(as_of)
-    models = {task: m for task, m in models.items() if m is not None}
+    models = {task: as_artifact(m, task=task) for task, m in models.items() if m is not None}
     if unknown := set(models) - set(TASKS):
         raise ValueError(f"unknown task(s) {sorted(unknown)}; expected {TASKS}")
 

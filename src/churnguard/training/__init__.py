@@ -1,5 +1,6 @@
 """Training: ChurnModel (calibrated LightGBM), honest evaluation, MLflow tracking and registry."""
 
+from churnguard.training.artifact import ModelArtifact, as_artifact, load_models
 from churnguard.training.evaluation import classification_metrics
 from churnguard.training.model import ChurnModel, SchemaMismatchError, calibrate, reference_shares
 from churnguard.training.splits import TimeSplit, cut_tables, stratified_split, time_split
@@ -16,14 +17,17 @@ from churnguard.training.tracking import (
 
 __all__ = [
     "ChurnModel",
+    "ModelArtifact",
     "RegisteredModel",
     "SchemaMismatchError",
     "TimeSplit",
     "TrainResult",
+    "as_artifact",
     "calibrate",
     "classification_metrics",
     "cut_tables",
     "default_tracking_uri",
+    "load_models",
     "load_task_model",
     "model_name",
     "promotion_decision",
