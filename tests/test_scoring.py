@@ -194,11 +194,11 @@ def test_schema_mismatch_names_the_missing_and_mistyped_features(world):
 
 
 def test_failing_write_leaves_no_file_at_either_path(world, tmp_path, monkeypatch):
-    import churnguard.scoring as scoring
+    import churnguard.outreach.frames as frames
 
     result = run(world)
     out = tmp_path / "lists" / "outreach.csv"
-    real_write = scoring._write
+    real_write = frames._write
     calls = []
 
     def write_then_fail(frame, tmp, suffix):
@@ -207,7 +207,7 @@ def test_failing_write_leaves_no_file_at_either_path(world, tmp_path, monkeypatc
         if len(calls) == 2:  # the outreach list is complete, the suppressed list fails
             raise OSError("disk full")
 
-    monkeypatch.setattr(scoring, "_write", write_then_fail)
+    monkeypatch.setattr(frames, "_write", write_then_fail)
     with pytest.raises(OSError, match="disk full"):
         write_outreach(result, out)
     assert list(out.parent.iterdir()) == []
@@ -275,11 +275,11 @@ def test_lightgbm_and_shap_library_contributions_agree(world):
 
 def test_fast_treeshap_path_gives_the_same_list_as_lightgbm_contributions(world, monkeypatch):
     pytest.importorskip("churnguard.treeshap")
-    import churnguard.scoring as scoring
+    import churnguard.outreach.explain as explain
 
     slow = run(world, explain="all")
-    monkeypatch.setattr(scoring, "FAST_SHAP_MIN_ROWS", 0)
-    assert set(scoring._explainers(world["models"], N)) == {"churn", "maintenance"}
+    monkeypatch.setattr(explain, "FAST_SHAP_MIN_ROWS", 0)
+    assert set(explain.explainers(world["models"], N)) == {"churn", "maintenance"}
     fast = run(world, explain="all")
     pd.testing.assert_frame_equal(slow.outreach.drop(columns="explanation"), fast.outreach.drop(columns="explanation"))
     for a, b in zip(slow.outreach["explanation"], fast.outreach["explanation"]):
@@ -301,3 +301,12 @@ def test_customers_without_an_installed_product_get_no_maintenance_score(world):
     assert not scored["action"].drop("c0001").str.startswith("maintenance").any()
     assert "maintenance" not in json.loads(scored.loc["c0002", "explanation"])
     assert "maintenance" in json.loads(scored.loc["c0001", "explanation"])
+
+
+def test_a_time_zone_aware_as_of_scores_the_same_instant_as_its_utc_time(world):
+    naive = run(world)
+    aware = score(world["tables"], AS_OF.tz_localize("UTC").tz_convert("Europe/Paris"), world["models"],
+                  features=world["features"], catalogue=world["catalogue"])
+    assert aware.as_of == AS_OF
+    pd.testing.assert_frame_equal(aware.outreach, naive.outreach)
+    pd.testing.assert_frame_equal(aware.suppressed, naive.suppressed)

@@ -259,9 +259,9 @@ def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spa
     assert_same_outreach(got, expected.outreach)
     assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
     # The reasons compare with the same typical values: population medians, exactly.
-    from churnguard.scoring import _typical
+    from churnguard.outreach import typical_values
 
-    typical = _typical(expected.features)
+    typical = typical_values(expected.features)
     pd.testing.assert_series_equal(result.typical.sort_index(), typical.astype("float64").sort_index(),
                                    check_names=False, rtol=0, atol=0)
 
@@ -287,3 +287,18 @@ def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spa
     assert (out / "outreach.suppressed.csv").read_bytes() == (out / "single.suppressed.csv").read_bytes()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left behind
     result.scored.unpersist()
+
+
+def test_a_time_zone_aware_as_of_gives_the_same_list_through_the_api_and_spark(spark, world_dir, local_world, models):
+    from churnguard.scoring import score
+    from churnguard.spark.scoring import score_spark_result
+
+    aware = "2026-06-01T02:00:00+02:00"  # the instant AS_OF, midnight UTC
+    expected = score(local_world.tables, aware, models)
+    assert expected.as_of == AS_OF
+    result = score_spark_result(spark, str(world_dir), aware, models, n_shards=2, now=NOW)
+    try:
+        assert_same_outreach(result.outreach.toPandas(), expected.outreach)
+        assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
+    finally:
+        result.scored.unpersist()

@@ -77,15 +77,12 @@ def _quiet_mlflow(quiet: bool):
 def _as_of(value: str | None):
     if value is None:
         return None
-    import pandas as pd
+    from churnguard.timeline import coerce_as_of
 
     try:
-        ts = pd.Timestamp(value)
+        return coerce_as_of(value)
     except ValueError as err:
         raise click.BadParameter(f"not an ISO date: {value!r}") from err
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts
 
 
 def _handle_errors(command):
@@ -117,12 +114,36 @@ def _load(data: Path, quiet: bool):
     from churnguard.validation import load_data
 
     result = load_data(data)
-    for problem in result.warnings:
+    _warn_problems(result.warnings)
+    return result
+
+
+# Both engines' messages, worded once.
+
+
+def _warn_problems(problems) -> None:
+    for problem in problems:
         _warn(
             f"{problem.table}.{problem.column}: {problem.n_rows} rows fail {problem.check}, "
             f"e.g. {list(problem.examples)}"
         )
-    return result
+
+
+def _echo_models(quiet: bool, models) -> None:
+    for task, model in models.items():
+        _echo(quiet, f"{task}: {getattr(model, 'name', 'model')} v{getattr(model, 'version', '?')}")
+
+
+def _echo_lists(quiet: bool, n_listed: int, path, n_suppressed: int, suppressed_path) -> None:
+    _echo(quiet, f"{n_listed:,} customers ranked -> {path}")
+    _echo(quiet, f"{n_suppressed:,} suppressed -> {suppressed_path}")
+
+
+def _echo_features(quiet: bool, n_customers: int, n_features: int, out) -> None:
+    _echo(quiet, f"{n_customers:,} customers x {n_features} features -> {out}")
+
+
+NO_MODEL = "no registered model to score with; run `churnguard train` first or pass --model"
 
 
 quiet_option = click.option(
@@ -238,12 +259,14 @@ def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) 
     if engine == "spark":
         from churnguard.spark import features_command_spark
 
-        features_command_spark(data, _as_of(as_of), out, feature_set=fs, spark_master=spark_master, quiet=quiet)
+        run = features_command_spark(data, _as_of(as_of), out, feature_set=fs, spark_master=spark_master)
+        _warn_problems(run.warnings)
+        _echo_features(quiet, run.n_customers, run.n_features, run.path)
         return EXIT_OK
     tables = _load(_local_dir(data), quiet).tables
     frame = build_features(tables, _as_of(as_of), feature_set=fs, progress=not quiet)
     write_table(frame, out)
-    _echo(quiet, f"{len(frame):,} customers x {frame.shape[1] - 1} features -> {out}")
+    _echo_features(quiet, len(frame), frame.shape[1] - 1, out)
     return EXIT_OK
 
 
@@ -316,34 +339,29 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_u
           quiet) -> int:
     """Score customers and write the ranked outreach list with reasons."""
     from churnguard.config import load_outreach_rules
+    from churnguard.scoring import load_models
 
-    if engine == "spark":
-        if explain_all:
-            raise click.UsageError("--explain-all is not available with --engine spark")
-        from churnguard.spark import NoModelError, score_command_spark
-
-        try:
-            with _quiet_mlflow(quiet):
-                score_command_spark(data, _as_of(as_of), out, capacity=capacity, model_uris=model_uris,
-                                    tracking_uri=tracking_uri, rules=rules, spark_master=spark_master,
-                                    quiet=quiet)
-        except NoModelError as err:
-            click.echo(f"error: {err}", err=True)
-            return EXIT_NOTHING_TO_DO
-        return EXIT_OK
-    data = _local_dir(data)
-    from churnguard.scoring import load_models, score as score_tables, write_outreach
-
+    if engine == "spark" and explain_all:
+        raise click.UsageError("--explain-all is not available with --engine spark")
+    if engine == "pandas":
+        data = _local_dir(data)
     with _quiet_mlflow(quiet):
         models = load_models(model_uris=model_uris, tracking_uri=tracking_uri)
     if not models:
-        click.echo(
-            "error: no registered model to score with; run `churnguard train` first or pass --model",
-            err=True,
-        )
+        click.echo(f"error: {NO_MODEL}", err=True)
         return EXIT_NOTHING_TO_DO
-    for task, model in models.items():
-        _echo(quiet, f"{task}: {getattr(model, 'name', 'model')} v{getattr(model, 'version', '?')}")
+    _echo_models(quiet, models)
+    if engine == "spark":
+        from churnguard.spark import score_command_spark
+
+        with _quiet_mlflow(quiet):
+            run = score_command_spark(data, _as_of(as_of), out, models=models, capacity=capacity,
+                                      tracking_uri=tracking_uri, rules=rules, spark_master=spark_master)
+        _warn_problems(run.warnings)
+        _echo_lists(quiet, run.n_listed, run.path, run.n_suppressed, run.suppressed_path)
+        return EXIT_OK
+    from churnguard.scoring import score as score_tables, write_outreach
+
     tables = _load(data, quiet).tables
     result = score_tables(
         tables,
@@ -355,8 +373,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_u
         progress=not quiet,
     )
     path, suppressed = write_outreach(result, out)
-    _echo(quiet, f"{len(result.outreach):,} customers ranked -> {path}")
-    _echo(quiet, f"{len(result.suppressed):,} suppressed -> {suppressed}")
+    _echo_lists(quiet, len(result.outreach), path, len(result.suppressed), suppressed)
     return EXIT_OK
 
 

@@ -15,16 +15,12 @@ import numpy as np
 import pandas as pd
 
 from churnguard.config import FeatureSet
-from churnguard.features import build_features, population, resolve_feature_set
+from churnguard.features import build_features, resolve_feature_set
+from churnguard.timeline import coerce_as_of, in_horizon, in_lookback, population, task_population
 
 CHURN_DEFINITIONS = ("auto", "contractual", "inactivity", "supplied")
 MAINTENANCE_DEFINITIONS = ("auto", "service", "supplied")
 EVENT_TABLES = ("interactions", "purchases", "service_events", "usage")
-
-
-def _window(series: pd.Series, as_of: pd.Timestamp, horizon_days: int) -> pd.Series:
-    # Half-open: an event at as_of + horizon belongs to the next cutoff's window.
-    return (series >= as_of) & (series < as_of + pd.Timedelta(days=horizon_days))
 
 
 def _series(ids: pd.Index, values, task: str) -> pd.Series:
@@ -104,7 +100,7 @@ def make_labels(
     c    0
     Name: churn, dtype: int64
     """
-    as_of = pd.Timestamp(as_of)
+    as_of = coerce_as_of(as_of)
     eligible = population(tables, as_of)
     if task == "churn":
         definition = churn_definition(tables, definition)
@@ -115,15 +111,15 @@ def make_labels(
         if definition == "contractual":
             customers = tables["customers"].drop_duplicates("customer_id").set_index("customer_id")
             churn_date = customers["churn_date"].reindex(eligible)
-            return _series(eligible, _window(churn_date, as_of, horizon_days).fillna(False), task)
+            return _series(eligible, in_horizon(churn_date, as_of, horizon_days).fillna(False), task)
         purchases = tables.get("purchases")
         if purchases is None:
             raise ValueError("inactivity churn needs a purchases table (or customers.churn_date, or supplied labels)")
         bought = purchases if "is_return" not in purchases else purchases[~purchases["is_return"].fillna(False)]
         ts = bought["timestamp"]
-        recent = (ts >= as_of - pd.Timedelta(days=lookback_days)) & (ts < as_of)
+        recent = in_lookback(ts, as_of, lookback_days)
         active = eligible[eligible.isin(bought.loc[recent, "customer_id"])]
-        kept = bought.loc[_window(ts, as_of, horizon_days), "customer_id"]
+        kept = bought.loc[in_horizon(ts, as_of, horizon_days), "customer_id"]
         return _series(active, ~active.isin(kept), task)
     if task == "maintenance":
         if definition not in MAINTENANCE_DEFINITIONS:
@@ -134,13 +130,11 @@ def make_labels(
         assets = tables.get("assets")
         if assets is None:
             raise ValueError("maintenance labels need an assets table (or supplied labels)")
-        installed = assets["install_date"].isna() | (assets["install_date"] < as_of) if "install_date" in assets \
-            else pd.Series(True, index=assets.index)
-        owners = eligible[eligible.isin(assets.loc[installed, "customer_id"])]
+        owners = task_population(tables, as_of, "maintenance")
         events = tables.get("service_events")
         if events is None:
             return _series(owners, np.zeros(len(owners)), task)
-        failed = events[_window(events["timestamp"], as_of, horizon_days) & events["kind"].isin(list(failure_kinds))]
+        failed = events[in_horizon(events["timestamp"], as_of, horizon_days) & events["kind"].isin(list(failure_kinds))]
         failed_customers = assets.loc[assets["asset_id"].isin(failed["asset_id"]), "customer_id"]
         return _series(owners, owners.isin(failed_customers), task)
     raise ValueError(f"task must be 'churn' or 'maintenance', got {task!r}")
@@ -204,9 +198,9 @@ def label_cutoffs(
     if definition == "supplied":
         values = pd.Series(tables["labels"]["as_of"].dropna().unique()).sort_values()
         if as_of is not None:
-            values = values[values <= pd.Timestamp(as_of)]
+            values = values[values <= coerce_as_of(as_of)]
         return [pd.Timestamp(v) for v in values.iloc[-n_cutoffs:]]
-    end = pd.Timestamp(as_of) if as_of is not None else data_end(tables)
+    end = coerce_as_of(as_of) if as_of is not None else data_end(tables)
     last = end - pd.Timedelta(days=horizon_days)
     start = last - pd.DateOffset(months=n_cutoffs + 1) - pd.Timedelta(days=366)
     grid = pd.date_range(start.normalize(), last, freq=freq)
@@ -387,7 +381,7 @@ def training_set(
     2           a 2024-02-01      1
     3           b 2024-02-01      0
     """
-    cutoffs = sorted(pd.Timestamp(c) for c in cutoffs)
+    cutoffs = sorted(coerce_as_of(c) for c in cutoffs)
     if not cutoffs:
         raise ValueError("training_set needs at least one cutoff")
     feature_set = resolve_feature_set(tables, cutoffs[-1], feature_set)

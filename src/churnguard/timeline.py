@@ -3,7 +3,9 @@
 Features at `as_of` use events strictly before it; labels use ``[as_of, as_of +
 horizon)``. Every entry point (the CLI, the Python API, Spark) turns the caller's
 `as_of` into one kind of value with :func:`coerce_as_of`, so the same date means the
-same instant everywhere.
+same instant everywhere. Who is in the population at `as_of` (for features, labels
+and scoring alike) and the windows that look back from it (the outreach cooldowns)
+are decided here once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ import datetime as _dt
 
 import pandas as pd
 
-__all__ = ["coerce_as_of"]
+__all__ = [
+    "coerce_as_of",
+    "in_horizon",
+    "in_lookback",
+    "installed_owners",
+    "population",
+    "task_population",
+]
 
 
 def coerce_as_of(value) -> pd.Timestamp:
@@ -44,3 +53,105 @@ def coerce_as_of(value) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts
+
+
+def population(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.Index:
+    """Customers in the population at `as_of`, sorted by ``customer_id``.
+
+    A customer is in the population if they signed up before `as_of` (or the signup
+    date is unknown) and had not churned before it (``churn_date`` empty or on or
+    after `as_of`).
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({
+    ...     "customer_id": ["c", "a", "b", "d"],
+    ...     "signup_date": pd.to_datetime(["2023-01-01", None, "2024-03-01", "2023-01-01"]),
+    ...     "churn_date": pd.to_datetime([None, None, None, "2024-01-15"]),
+    ... })
+    >>> list(population({"customers": customers}, pd.Timestamp("2024-02-01")))
+    ['a', 'c']
+    """
+    customers = tables["customers"]
+    keep = pd.Series(True, index=customers.index)
+    if "signup_date" in customers:
+        keep &= customers["signup_date"].isna() | (customers["signup_date"] < as_of)
+    if "churn_date" in customers:
+        keep &= customers["churn_date"].isna() | (customers["churn_date"] >= as_of)
+    ids = customers.loc[keep, "customer_id"].astype("str").drop_duplicates().sort_values()
+    return pd.Index(ids.to_numpy(), dtype="str", name="customer_id")
+
+
+def installed_owners(assets: pd.DataFrame, as_of: pd.Timestamp) -> pd.Index:
+    """Customers owning a product installed before `as_of` (unknown install dates count).
+
+    The maintenance task's population: a product installed on or after `as_of` is not
+    there yet, and a customer without one has no maintenance risk. Order of first
+    appearance, not sorted.
+
+    Examples
+    --------
+    >>> assets = pd.DataFrame({"customer_id": ["b", "a", "c", "b"],
+    ...                        "install_date": pd.to_datetime(["2023-01-01", None, "2024-03-01", "2023-06-01"])})
+    >>> list(installed_owners(assets, pd.Timestamp("2024-03-01")))
+    ['b', 'a']
+    """
+    if "install_date" in assets:
+        installed = assets["install_date"].isna() | (assets["install_date"] < as_of)
+        return pd.Index(assets.loc[installed, "customer_id"].unique())
+    return pd.Index(assets["customer_id"].unique())
+
+
+def task_population(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, task: str) -> pd.Index:
+    """The customers a `task`'s labels and model are about at `as_of`, sorted.
+
+    ``churn``: the :func:`population`. ``maintenance``: the population's owners of a
+    product installed before `as_of` (:func:`installed_owners`); it needs an
+    ``assets`` table.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c"]})
+    >>> assets = pd.DataFrame({"customer_id": ["c", "a"],
+    ...                        "install_date": pd.to_datetime(["2023-01-01", "2024-06-01"])})
+    >>> list(task_population({"customers": customers, "assets": assets}, pd.Timestamp("2024-03-01"), "maintenance"))
+    ['c']
+    """
+    eligible = population(tables, as_of)
+    if task == "churn":
+        return eligible
+    if task == "maintenance":
+        assets = tables.get("assets")
+        if assets is None:
+            raise ValueError("the maintenance population needs an assets table")
+        return eligible[eligible.isin(installed_owners(assets, as_of))]
+    raise ValueError(f"task must be 'churn' or 'maintenance', got {task!r}")
+
+
+def in_lookback(timestamps: pd.Series, as_of: pd.Timestamp, days: int) -> pd.Series:
+    """Whether each event falls in the `days` before `as_of`: ``[as_of - days, as_of)``.
+
+    Events at or after `as_of` have not happened yet. The windows of the outreach
+    rules (contact cooldown, open complaints) and the inactivity look-back use it.
+
+    Examples
+    --------
+    >>> ts = pd.Series(pd.to_datetime(["2024-02-01", "2024-02-02", "2024-03-01"]))
+    >>> in_lookback(ts, pd.Timestamp("2024-03-01"), 28).tolist()
+    [False, True, False]
+    """
+    return (timestamps < as_of) & (timestamps >= as_of - pd.Timedelta(days=days))
+
+
+def in_horizon(timestamps: pd.Series, as_of: pd.Timestamp, days: int) -> pd.Series:
+    """Whether each event falls in a label window: ``[as_of, as_of + days)``.
+
+    Half-open: an event at ``as_of + days`` belongs to the next cutoff's window.
+
+    Examples
+    --------
+    >>> ts = pd.Series(pd.to_datetime(["2024-02-29", "2024-03-01", "2024-03-31"]))
+    >>> in_horizon(ts, pd.Timestamp("2024-03-01"), 30).tolist()
+    [False, True, False]
+    """
+    return (timestamps >= as_of) & (timestamps < as_of + pd.Timedelta(days=days))

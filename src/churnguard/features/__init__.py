@@ -27,6 +27,8 @@ import pandas as pd
 
 from churnguard.config import FeatureSet, load_feature_set
 from churnguard.features.catalogue import FeatureInfo, catalogue_frame
+# Re-exported: the population is a point-in-time rule, decided in the timeline.
+from churnguard.timeline import coerce_as_of, population
 
 FAMILIES: tuple[str, ...] = ("customers", "purchases", "interactions", "service", "usage")
 # Tables each family needs when its module does not say (``TABLES``): service features
@@ -58,33 +60,6 @@ def _tables_present(module: ModuleType, tables: dict[str, pd.DataFrame]) -> bool
 
 def _spec(feature_set: FeatureSet, family: str):
     return getattr(feature_set, family)
-
-
-def population(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> pd.Index:
-    """Customers in the population at `as_of`, sorted by ``customer_id``.
-
-    A customer is in the population if they signed up before `as_of` (or the signup
-    date is unknown) and had not churned before it (``churn_date`` empty or on or
-    after `as_of`).
-
-    Examples
-    --------
-    >>> customers = pd.DataFrame({
-    ...     "customer_id": ["c", "a", "b", "d"],
-    ...     "signup_date": pd.to_datetime(["2023-01-01", None, "2024-03-01", "2023-01-01"]),
-    ...     "churn_date": pd.to_datetime([None, None, None, "2024-01-15"]),
-    ... })
-    >>> list(population({"customers": customers}, pd.Timestamp("2024-02-01")))
-    ['a', 'c']
-    """
-    customers = tables["customers"]
-    keep = pd.Series(True, index=customers.index)
-    if "signup_date" in customers:
-        keep &= customers["signup_date"].isna() | (customers["signup_date"] < as_of)
-    if "churn_date" in customers:
-        keep &= customers["churn_date"].isna() | (customers["churn_date"] >= as_of)
-    ids = customers.loc[keep, "customer_id"].astype("str").drop_duplicates().sort_values()
-    return pd.Index(ids.to_numpy(), dtype="str", name="customer_id")
 
 
 def resolve_feature_set(
@@ -210,7 +185,7 @@ def build_features(
     0           a          basic                  1.0                       11.0
     1           b            pro                  0.0                        NaN
     """
-    as_of = pd.Timestamp(as_of)
+    as_of = coerce_as_of(as_of)
     feature_set = resolve_feature_set(tables, as_of, feature_set)
     customers = population(tables, as_of)
     frames, _ = _build_families(tables, as_of, feature_set, customers, progress=progress)
@@ -253,7 +228,7 @@ def feature_catalogue(
         return catalogue_frame(infos)
     if as_of is None:
         raise ValueError("feature_catalogue needs as_of when tables are given")
-    as_of = pd.Timestamp(as_of)
+    as_of = coerce_as_of(as_of)
     feature_set = resolve_feature_set(tables, as_of, feature_set)
     for module in _family_modules():
         spec = _spec(feature_set, module.FAMILY)

@@ -14,6 +14,8 @@ from churnguard.spark.features import (
 )
 from churnguard.spark.scoring import (
     NoModelError,
+    SparkFeaturesRun,
+    SparkScoreRun,
     features_command_spark,
     score_command_spark,
     score_spark,
@@ -25,6 +27,8 @@ from churnguard.spark.session import java_available, spark_session
 __all__ = [
     "NoModelError",
     "ShardedFeatures",
+    "SparkFeaturesRun",
+    "SparkScoreRun",
     "build_features_spark",
     "java_available",
     "features_command_spark",

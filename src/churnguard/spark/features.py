@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from churnguard.config import FeatureSet, load_feature_set
+from churnguard.timeline import coerce_as_of
 from churnguard.validation import (
     BOOL,
     ID,
@@ -268,8 +269,18 @@ def _long_frame(tables: dict[str, Any], layout, n_shards: int):
     return long
 
 
-def _split(batch, layout) -> dict[str, pd.DataFrame]:
-    """One shard's Arrow table back into raw pandas tables, dtypes as read_parquet gives them."""
+def split_shard(batch, layout) -> dict[str, pd.DataFrame]:
+    """One shard's Arrow table back into raw pandas tables, dtypes as read_parquet gives them.
+
+    `layout` maps each table to its ``(column, slot)`` pairs in the long frame.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> batch = pa.table({TABLE: ["customers", "customers"], "__string_0": ["a", "b"]})
+    >>> split_shard(batch, {"customers": [("customer_id", "__string_0")]})["customers"]["customer_id"].tolist()
+    ['a', 'b']
+    """
     import pyarrow.compute as pc
 
     tags = batch.column(TABLE)
@@ -332,8 +343,14 @@ def _shard_stats(raw: dict[str, pd.DataFrame], shard: int, as_of: pd.Timestamp, 
     return rows
 
 
-def _empty_typed(name: str, raw_columns: list[str], static_kinds: dict[str, str]) -> pd.DataFrame:
-    """A zero-row table with the dtypes validation gives: for a table a shard lacks."""
+def empty_table(name: str, raw_columns: list[str], static_kinds: dict[str, str]) -> pd.DataFrame:
+    """A zero-row table with the dtypes validation gives: for a table a shard lacks.
+
+    Examples
+    --------
+    >>> empty_table("customers", ["customer_id", "region"], {"region": "text"}).dtypes["signup_date"]
+    dtype('<M8[us]')
+    """
     kinds = {c.name: c.kind for c in TABLES[name].columns}
     dtypes = {ID: "str", TEXT: "str", TIMESTAMP: "datetime64[us]", BOOL: "boolean", NUMBER: "float64"}
     columns = {}
@@ -349,7 +366,7 @@ def _empty_typed(name: str, raw_columns: list[str], static_kinds: dict[str, str]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class ShardPlan:
     """Everything a shard needs, decided on the driver (pickled to the workers)."""
 
     layout: dict[str, list[tuple[str, str]]]
@@ -378,8 +395,13 @@ def _conform_static(customers: pd.DataFrame, raw: pd.DataFrame, kinds: dict[str,
     return customers
 
 
-def _shard_tables(raw: dict[str, pd.DataFrame], plan: _Plan) -> dict[str, pd.DataFrame] | None:
-    """Validated, globally consistent tables of one shard; None for a shard without customers."""
+def shard_tables(raw: dict[str, pd.DataFrame], plan: ShardPlan) -> dict[str, pd.DataFrame] | None:
+    """Validated, globally consistent tables of one shard; None for a shard without customers.
+
+    Examples
+    --------
+    >>> tables = shard_tables(split_shard(batch, plan.layout), plan)  # doctest: +SKIP
+    """
     if "customers" not in raw:
         return None
     tables = dict(validate_tables(raw, now=plan.now).tables)
@@ -387,25 +409,30 @@ def _shard_tables(raw: dict[str, pd.DataFrame], plan: _Plan) -> dict[str, pd.Dat
     for name in plan.surviving:
         if name not in tables:
             columns = [c for c, _ in plan.layout[name]]
-            tables[name] = _empty_typed(name, columns, plan.static_kinds)
+            tables[name] = empty_table(name, columns, plan.static_kinds)
     # A table emptied in every shard was dropped by the single-machine path too.
     return {name: frame for name, frame in tables.items() if name in plan.surviving}
 
 
-def _build_shard(raw: dict[str, pd.DataFrame], plan: _Plan) -> pd.DataFrame:
-    tables = _shard_tables(raw, plan)
+def _build_shard(raw: dict[str, pd.DataFrame], plan: ShardPlan) -> pd.DataFrame:
+    tables = shard_tables(raw, plan)
     if tables is None:
         return _empty_features(plan)
-    return _features_of_tables(tables, plan)
+    return shard_feature_frame(tables, plan)
 
 
-def _empty_features(plan: _Plan) -> pd.DataFrame:
+def _empty_features(plan: ShardPlan) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="float64" if num else "str")
                          for c, num in zip(plan.columns, plan.numeric)})
 
 
-def _features_of_tables(tables: dict[str, pd.DataFrame], plan: _Plan) -> pd.DataFrame:
-    """The builders on one shard's validated tables, checked against the global schema."""
+def shard_feature_frame(tables: dict[str, pd.DataFrame], plan: ShardPlan) -> pd.DataFrame:
+    """The builders on one shard's validated tables, checked against the global schema.
+
+    Examples
+    --------
+    >>> features = shard_feature_frame(shard_tables(raw, plan), plan)  # doctest: +SKIP
+    """
     from churnguard.features import build_features
     from churnguard.features.customers import static_attributes
 
@@ -424,7 +451,7 @@ def _features_of_tables(tables: dict[str, pd.DataFrame], plan: _Plan) -> pd.Data
     return frame
 
 
-def _to_arrow(frame: pd.DataFrame, plan: _Plan, schema):
+def _to_arrow(frame: pd.DataFrame, plan: ShardPlan, schema):
     import pyarrow as pa
 
     arrays = []
@@ -534,28 +561,35 @@ def _spark_type(numeric: bool):
 
 
 @dataclass
-class _Prepared:
+class PreparedShards:
     """The long frame and the plan every shard follows (the first, validating pass done)."""
 
     long: Any
-    plan: _Plan
+    plan: ShardPlan
     warnings: list[Problem]
     n_shards: int
     schema: Any  # Spark StructType of the feature frame
     arrow_schema: Any
 
 
-def _prepare(spark, tables, as_of, *, feature_set, n_shards, now) -> _Prepared:
-    """Validate every shard and settle globally what the builders need (pass 1)."""
+def prepare_shards(spark, tables, as_of, *, feature_set, n_shards, now) -> PreparedShards:
+    """Validate every shard and settle globally what the builders need (pass 1).
+
+    Returns the long frame, sharded, and the :class:`ShardPlan` every shard follows;
+    raises ``ValidationError`` with the problems summed over all shards.
+
+    Examples
+    --------
+    >>> prepared = prepare_shards(spark, "s3a://lake/crm", "2024-06-01", feature_set=None,  # doctest: +SKIP
+    ...                           n_shards=8, now=None)
+    """
     from pyspark.sql import types as T
 
     from churnguard.features import build_features
     from churnguard.features.customers import NOT_FEATURES
 
-    as_of = pd.Timestamp(as_of)
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)
-    if now.tzinfo is not None:
-        now = now.tz_convert("UTC").tz_localize(None)
+    as_of = coerce_as_of(as_of)
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else coerce_as_of(now)
     feature_set = feature_set or load_feature_set()
     frames = _as_spark_tables(spark, tables)
     if "customers" not in frames:
@@ -571,7 +605,7 @@ def _prepare(spark, tables, as_of, *, feature_set, n_shards, now) -> _Prepared:
         import pyarrow as pa
 
         shard = batch.column(SHARD)[0].as_py()
-        rows = _shard_stats(_split(batch, layout), shard, as_of, now)
+        rows = _shard_stats(split_shard(batch, layout), shard, as_of, now)
         return pa.Table.from_pylist(rows, schema=stats_schema)
 
     import pyarrow as pa
@@ -618,14 +652,14 @@ def _prepare(spark, tables, as_of, *, feature_set, n_shards, now) -> _Prepared:
     attributes = tuple(c for c in candidates if c not in identifiers)
 
     # The output schema: the builders run on an empty shard with the resolved set.
-    empty = {name: _empty_typed(name, [c for c, _ in layout[name]], static_kinds) for name in surviving}
+    empty = {name: empty_table(name, [c for c, _ in layout[name]], static_kinds) for name in surviving}
     sample = build_features(empty, as_of, feature_set=resolved)
     numeric = tuple(bool(pd.api.types.is_numeric_dtype(sample[c].dtype)) and c != "customer_id"
                     for c in sample.columns)
-    plan = _Plan(layout, as_of, now, resolved, surviving, static_kinds, attributes, tuple(sample.columns), numeric)
+    plan = ShardPlan(layout, as_of, now, resolved, surviving, static_kinds, attributes, tuple(sample.columns), numeric)
     schema = T.StructType([T.StructField(c, _spark_type(num), True) for c, num in zip(plan.columns, numeric)])
     arrow_schema = pa.schema([(c, pa.float64() if num else pa.string()) for c, num in zip(plan.columns, numeric)])
-    return _Prepared(long, plan, warnings, n_shards, schema, arrow_schema)
+    return PreparedShards(long, plan, warnings, n_shards, schema, arrow_schema)
 
 
 def shard_features(
@@ -647,12 +681,12 @@ def shard_features(
     >>> result = shard_features(spark, "s3a://lake/crm", "2024-06-01")  # doctest: +SKIP
     >>> for w in result.warnings: print(w)  # doctest: +SKIP
     """
-    prepared = _prepare(spark, tables, as_of, feature_set=feature_set, n_shards=n_shards, now=now)
+    prepared = prepare_shards(spark, tables, as_of, feature_set=feature_set, n_shards=n_shards, now=now)
     plan, arrow_schema = prepared.plan, prepared.arrow_schema
 
     # Pass 2: validate again and build, shard by shard.
     def features_of(batch):
-        frame = _build_shard(_split(batch, plan.layout), plan)
+        frame = _build_shard(split_shard(batch, plan.layout), plan)
         return _to_arrow(frame, plan, arrow_schema)
 
     frame = prepared.long.groupBy(SHARD).applyInArrow(features_of, prepared.schema)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -56,27 +55,29 @@ def spark_udf(spark, model_uri: str, *, env_manager: str = "local"):
 
 # =========================================================================== the outreach list on Spark
 #
-# How the work is split (every decision is made by scoring.py's own functions):
+# How the work is split (every decision is made by the kernel, churnguard.outreach,
+# whose public functions the single-machine driver churnguard.scoring calls too):
 #
 # 1. Score pass, one Python call per shard (``groupBy(__shard).applyInArrow`` over the
 #    long frame of churnguard.spark.features): validate the shard's tables, build the
 #    features of every model's stored feature set, predict with the models (shipped
-#    once as their saved files in a broadcast and loaded once per Python worker), then
-#    ``_decide`` (stakes, priority, action, channel) and ``suppression_reasons``. The
-#    output, one row per customer with the scored columns and the features, is
-#    persisted: every later step reads it instead of rebuilding features.
+#    once as their saved files in a broadcast and loaded once per Python worker) by
+#    ``outreach.predict_tasks``, then ``outreach.candidates`` (stakes, priority, action,
+#    channel, suppression, eligibility). The output, one row per customer with the
+#    scored columns and the features, is persisted: every later step reads it instead
+#    of rebuilding features.
 # 2. The typical (median) values for the reasons: exact Spark ``percentile`` over the
-#    whole population, per task like ``scoring._typical`` (maintenance over the
-#    customers it scores); above ``drift_sample`` customers over a seeded sample, as
-#    the single-machine path also samples.
+#    whole population, per task like ``outreach.typical_values`` (maintenance over the
+#    customers it scores), merged by ``outreach.merge_medians``; above ``drift_sample``
+#    customers over a seeded sample, as the single-machine path also samples.
 # 3. Ranking with Spark operations: order (priority desc, customer_id asc), position
 #    within each action for ``rules.capacity_per_action``, then the rank and
 #    ``capacity``. Positions come from fixed priority buckets (quantiles taken once
 #    on the driver), a row number inside each bucket and the bucket's offset, so no
 #    step pulls every customer into one partition.
 # 4. Explain pass over the listed customers only (a join on the persisted rows):
-#    contributions, reasons and explanation JSON by ``scoring._explain_chunk`` and the
-#    outreach columns by ``scoring._outreach_frame``, per partition.
+#    contributions, reasons and explanation JSON by ``outreach.explain_chunk`` and the
+#    outreach columns by ``outreach.outreach_frame``, per partition.
 
 FEATURE_PREFIX = "__f_"
 ELIGIBLE_MAINTENANCE = "__maintenance_scored"
@@ -84,7 +85,7 @@ SCORED_FIELDS = [
     ("customer_id", "string"), ("churn_probability", "double"), ("maintenance_probability", "double"),
     ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("priority", "double"),
     ("action", "string"), ("channel", "string"), ("above_threshold", "boolean"),
-    ("suppressed_reason", "string"), (ELIGIBLE_MAINTENANCE, "boolean"),
+    ("suppressed_reason", "string"), ("eligible", "boolean"), (ELIGIBLE_MAINTENANCE, "boolean"),
 ]
 # Customers per priority bucket when ranking: one bucket is ranked in one task.
 CUSTOMERS_PER_BUCKET = 1_000_000
@@ -142,12 +143,12 @@ def _model_payload(models: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     import tempfile
     from pathlib import Path
 
-    from churnguard.scoring import _estimator
+    from churnguard.training.artifact import as_artifact
 
     payload = {}
     for task, model in models.items():
         with tempfile.TemporaryDirectory(prefix="churnguard-model-") as tmp:
-            _estimator(model).save(tmp)
+            as_artifact(model).estimator.save(tmp)
             payload[task] = {name: (Path(tmp) / name).read_text() for name in ("model.txt", "schema.json")}
     return payload
 
@@ -201,38 +202,23 @@ def _features_frame(frame: pd.DataFrame, plan) -> pd.DataFrame:
 
 
 def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_columns):
-    from churnguard.config import TASKS
-    from churnguard.scoring import PROBABILITY, _check_schema, _decide, _eligible, _isin, suppression_reasons
-    from churnguard.spark.features import _features_of_tables, _shard_tables
+    """One shard's scored rows and features: the kernel's predict loop and contact policy."""
+    from churnguard.outreach import candidates, member_mask, predict_tasks, scored_customers
+    from churnguard.spark.features import shard_feature_frame, shard_tables
 
     first = next(iter(plans.values()))
-    tables = _shard_tables(raw, first)
+    tables = shard_tables(raw, first)
     if tables is None:
         return None
-    frames = {key: _features_of_tables(tables, plan) for key, plan in plans.items()}
+    frames = {key: shard_feature_frame(tables, plan) for key, plan in plans.items()}
     models = _worker_models(digest, broadcast) if set_of else {}
     ids = frames[next(iter(frames))]["customer_id"]
-    part = pd.DataFrame({"customer_id": np.asarray(ids, dtype=object)})
-    eligible_maintenance = np.ones(len(part), dtype=bool)
-    for task in TASKS:
-        if task in models:
-            frame = frames[set_of[task]]
-            _check_schema(models[task], frame)
-            p = models[task].predict_proba(frame)[:, 1] if len(frame) else np.zeros(0)
-            eligible = _eligible(task, tables, as_of)
-            if eligible is not None:
-                inside = _isin(part["customer_id"], eligible)
-                p = np.where(inside, p, np.nan)
-                if task == "maintenance":
-                    eligible_maintenance = inside
-            part[PROBABILITY[task]] = p
-        else:
-            part[PROBABILITY[task]] = np.nan
-    scored = _decide(part, tables["customers"], rules)
-    reasons = suppression_reasons(tables["customers"], tables.get("interactions"), pd.Index(part["customer_id"]),
-                                  as_of, rules)
-    scored["suppressed_reason"] = reasons.to_numpy()
-    scored[ELIGIBLE_MAINTENANCE] = eligible_maintenance
+    scored_by = {task: scored_customers(task, tables, as_of) for task in models}
+    part = predict_tasks(models, frames, set_of, ids, scored_by)
+    scored = candidates(part, tables, as_of, rules)
+    maintenance = scored_by.get("maintenance")
+    scored[ELIGIBLE_MAINTENANCE] = (np.ones(len(part), dtype=bool) if maintenance is None
+                                    else member_mask(part["customer_id"], maintenance))
     out = scored[[name for name, _ in SCORED_FIELDS]].reset_index(drop=True)
     # Features of every key; a column two keys share is taken from the first (as the reasons do).
     features = {}
@@ -262,8 +248,10 @@ def _to_arrow_table(frame: pd.DataFrame, arrow_schema):
 
 
 def _typical_spark(scored, models, plans, set_of, feature_columns, *, drift_sample: int, n_customers: int):
-    """``scoring._typical`` on Spark: per task the medians of its customers' numeric features."""
+    """``outreach.typical_values`` on Spark: per task the medians of its customers' numeric features."""
     from pyspark.sql import functions as F
+
+    from churnguard.outreach import merge_medians
 
     medians = []
     for task in models:
@@ -285,10 +273,7 @@ def _typical_spark(scored, models, plans, set_of, feature_columns, *, drift_samp
             continue
         medians.append(pd.Series([np.nan if row[f"m{i}"] is None else float(row[f"m{i}"]) for i in range(len(numeric))],
                                  index=numeric, dtype="float64"))
-    if not medians:
-        return pd.Series(dtype="float64")
-    merged = pd.concat(medians)
-    return merged[~merged.index.duplicated()]
+    return merge_medians(medians)
 
 
 # --------------------------------------------------------------------------- ranking
@@ -328,7 +313,7 @@ def _positions(frame, *, by: str | None, n_buckets: int, name: str):
 
 
 def _rank(eligible, rules, capacity, n_buckets):
-    """``scoring.rank_outreach`` with Spark operations: per-action caps, rank, capacity."""
+    """``outreach.rank_outreach`` with Spark operations: per-action caps, rank, capacity."""
     from pyspark.sql import functions as F
 
     ranked = eligible
@@ -370,37 +355,22 @@ def score_spark_result(
     from pyspark.sql import functions as F
 
     from churnguard.config import TASKS, load_outreach_rules
-    from churnguard.scoring import (
-        OUTREACH_COLUMNS,
-        PROBABILITY,
-        SUPPRESSED_COLUMNS,
-        _explainers,
-        _explain_chunk,
-        _feature_set,
-        _merge_catalogues,
-        _outreach_frame,
-        _round_probabilities,
-        model_info,
-    )
-    from churnguard.spark.features import SHARD, _empty_typed, _prepare, _split
+    from churnguard.outreach import feature_set_groups, merge_catalogues
+    from churnguard.scoring import model_info
+    from churnguard.spark.features import SHARD, empty_table, prepare_shards, split_shard
+    from churnguard.timeline import coerce_as_of
 
     rules = rules or load_outreach_rules()
-    as_of = pd.Timestamp(as_of)
-    if as_of.tzinfo is not None:
-        as_of = as_of.tz_convert("UTC").tz_localize(None)
+    as_of = coerce_as_of(as_of)
     models = _resolve_models(models, tracking_uri)
     if unknown := set(models) - set(TASKS):
         raise ValueError(f"unknown task(s) {sorted(unknown)}; expected {TASKS}")
 
     # One plan per distinct stored feature set (both tasks usually share one), as score() does.
-    sets, set_of = {}, {}
-    for task, model in models.items():
-        fs = _feature_set(model)
-        key = repr(fs.to_dict() if fs is not None else None)
-        sets[key], set_of[task] = fs, key
+    sets, set_of = feature_set_groups(models)
     if not sets:
         sets["default"] = None
-    prepared = {key: _prepare(spark, tables_or_uri, as_of, feature_set=fs, n_shards=n_shards, now=now)
+    prepared = {key: prepare_shards(spark, tables_or_uri, as_of, feature_set=fs, n_shards=n_shards, now=now)
                 for key, fs in sets.items()}
     first = next(iter(prepared.values()))
     plans = {key: p.plan for key, p in prepared.items()}
@@ -419,7 +389,7 @@ def score_spark_result(
     layout = first.plan.layout
 
     def score_of(batch):
-        frame = _score_shard(_split(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns)
+        frame = _score_shard(split_shard(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns)
         if frame is None:
             return arrow_schema.empty_table()
         return _to_arrow_table(frame, arrow_schema)
@@ -432,12 +402,11 @@ def score_spark_result(
 
     typical = _typical_spark(scored, models, plans, set_of, feature_columns,
                              drift_sample=drift_sample, n_customers=n_customers)
-    empty_tables = {name: _empty_typed(name, [c for c, _ in layout[name]], first.plan.static_kinds)
+    empty_tables = {name: empty_table(name, [c for c, _ in layout[name]], first.plan.static_kinds)
                     for name in first.plan.surviving}
-    catalogue = _merge_catalogues(models, empty_tables, as_of, {k: p.feature_set for k, p in plans.items()}, set_of)
+    catalogue = merge_catalogues(models, empty_tables, as_of, {k: p.feature_set for k, p in plans.items()}, set_of)
 
-    eligible = scored.where((F.col("suppressed_reason") == "") & F.col("above_threshold")).select(
-        "customer_id", "priority", "action")
+    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action")
     n_buckets = max(1, first.n_shards, math.ceil(n_customers / CUSTOMERS_PER_BUCKET))
 
     def lists(rules, capacity):
@@ -459,14 +428,14 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
     import pyarrow as pa
     from pyspark.sql import functions as F
 
-    from churnguard.scoring import (
+    from churnguard.outreach import (
         OUTREACH_COLUMNS,
         PROBABILITY,
         SUPPRESSED_COLUMNS,
-        _explain_chunk,
-        _explainers,
-        _outreach_frame,
-        _round_probabilities,
+        explain_chunk,
+        explainers,
+        outreach_frame,
+        suppressed_frame,
     )
 
     to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_()}
@@ -479,7 +448,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
 
     def outreach_of(batches):
         loaded = _worker_models(digest, broadcast) if models else {}
-        explainers = _explainers(loaded, n_listed) if loaded else {}
+        fast = explainers(loaded, n_listed) if loaded else {}
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -488,11 +457,11 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
             rows = frame[["rank", *scored_columns]].set_index("customer_id", drop=False)
             if loaded:
                 frames = {key: _features_frame(frame, plans[key]) for key in key_order}
-                explained = _explain_chunk(loaded, frames, set_of, rows.drop(columns="customer_id"), catalogue,
-                                           explainers, typical=typical, n_reasons=n_reasons)
+                explained = explain_chunk(loaded, frames, set_of, rows.drop(columns="customer_id"), catalogue,
+                                          fast, typical=typical, n_reasons=n_reasons)
             else:
                 explained = pd.DataFrame(index=pd.Index([], name="customer_id"))
-            out = _outreach_frame(rows.reset_index(drop=True), explained)
+            out = outreach_frame(rows.reset_index(drop=True), explained)
             yield from _to_arrow_table(out.astype({"rank": "int64"}), outreach_arrow).to_batches()
 
     outreach_fields = [("rank", "bigint"), ("customer_id", "string"), ("action", "string"), ("channel", "string"),
@@ -510,9 +479,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
 
     def suppressed_of(batches):
         for batch in batches:
-            frame = batch.to_pandas()
-            frame = _round_probabilities(frame.rename(columns={"suppressed_reason": "reason"}))
-            yield from _to_arrow_table(frame[SUPPRESSED_COLUMNS], suppressed_arrow).to_batches()
+            yield from _to_arrow_table(suppressed_frame(batch.to_pandas()), suppressed_arrow).to_batches()
 
     suppressed = (
         scored.where(F.col("suppressed_reason") != "")
@@ -659,7 +626,7 @@ def write_outreach_spark(outreach, suppressed, out: str, *, collect_csv_below: i
     (str, str)
         The two paths written.
     """
-    from churnguard.scoring import ScoreResult, write_outreach
+    from churnguard.outreach import write_lists
 
     out = str(out)
     suffix = _suffix(out)
@@ -671,8 +638,7 @@ def write_outreach_spark(outreach, suppressed, out: str, *, collect_csv_below: i
         listed = outreach.limit(collect_csv_below + 1).toPandas()
         if len(listed) > collect_csv_below:
             raise ValueError(f"{out}: more than {collect_csv_below:,} rows to collect; write .parquet instead")
-        result = ScoreResult(pd.Timestamp(0), listed, suppressed.toPandas(), pd.DataFrame())
-        write_outreach(result, _local_path(out))
+        write_lists(_local_path(out), listed, suppressed.toPandas())
         return out, suppressed_out
     if suffix == ".csv":
         _write_atomically(spark, [(outreach.coalesce(1), out, "csv"), (suppressed.coalesce(1), suppressed_out, "csv")])
@@ -697,17 +663,40 @@ def write_table_spark(frame, out: str) -> str:
 
 
 # --------------------------------------------------------------------------- CLI entry points
+#
+# They return what they did and print nothing: churnguard.cli words every message, for
+# both engines, in one place.
 
 
-def _print_warnings(warnings) -> None:
-    for problem in warnings:
-        print(f"warning: {problem.table}.{problem.column}: {problem.n_rows} rows fail {problem.check}, "
-              f"e.g. {list(problem.examples)}", file=sys.stderr)
+@dataclass(frozen=True)
+class SparkScoreRun:
+    """What :func:`score_command_spark` wrote.
+
+    Attributes
+    ----------
+    n_listed, n_suppressed : int
+        Rows of the list and of its ``.suppressed`` sibling.
+    path, suppressed_path : str
+        Where they were written.
+    warnings : list of Problem
+        Validation's warnings, summed over shards.
+    """
+
+    n_listed: int
+    n_suppressed: int
+    path: str
+    suppressed_path: str
+    warnings: list = field(default_factory=list)
 
 
-def _echo(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(message, file=sys.stderr)
+@dataclass(frozen=True)
+class SparkFeaturesRun:
+    """What :func:`features_command_spark` wrote: rows, feature columns, path, warnings."""
+
+    n_customers: int
+    n_features: int
+    path: str
+    warnings: list = field(default_factory=list)
 
 
 def score_command_spark(
@@ -715,43 +704,45 @@ def score_command_spark(
     as_of,
     out: str,
     *,
+    models=None,
     capacity: int | None = None,
     model_uris=(),
     tracking_uri: str | None = None,
     rules=None,
     spark_master: str | None = None,
-    quiet: bool = False,
     n_shards: int | None = None,
-) -> tuple[int, int]:
-    """``churnguard score --engine spark``: score, write the list and its sibling; (n_listed, n_suppressed).
+) -> SparkScoreRun:
+    """``churnguard score --engine spark``: score, write the list and its sibling.
 
-    `rules` is a path to an outreach-rules TOML (or an ``OutreachRules``, or None for
-    the packaged one). Raises :class:`NoModelError` when there is nothing to score
-    with, ``ValidationError`` / ``SchemaMismatchError`` on bad input, as the
-    single-machine command does.
+    `models` are loaded models (default: `model_uris`, else each task's champion in
+    `tracking_uri`). `rules` is a path to an outreach-rules TOML (or an
+    ``OutreachRules``, or None for the packaged one). Raises :class:`NoModelError`
+    when there is nothing to score with, ``ValidationError`` /
+    ``SchemaMismatchError`` on bad input, as the single-machine command does.
+
+    Examples
+    --------
+    >>> run = score_command_spark("s3a://lake/crm", "2024-06-01", "s3a://lake/lists/outreach.parquet")  # doctest: +SKIP
+    >>> run.n_listed, run.path  # doctest: +SKIP
     """
     from churnguard.config import OutreachRules, load_outreach_rules
     from churnguard.scoring import load_models
     from churnguard.spark.session import spark_session
 
-    models = load_models(model_uris=tuple(model_uris or ()), tracking_uri=tracking_uri)
+    if models is None:
+        models = load_models(model_uris=tuple(model_uris or ()), tracking_uri=tracking_uri)
     if not models:
         raise NoModelError("no registered model to score with; run `churnguard train` first or pass --model")
-    for task, model in models.items():
-        _echo(quiet, f"{task}: {getattr(model, 'name', 'model')} v{getattr(model, 'version', '?')}")
     rules = rules if isinstance(rules, OutreachRules) else load_outreach_rules(rules)
     spark = spark_session(spark_master)
     result = score_spark_result(spark, str(data_uri), as_of, models, rules=rules, capacity=capacity,
                                 n_shards=n_shards, tracking_uri=tracking_uri)
-    _print_warnings(result.warnings)
     try:
         path, suppressed_path = write_outreach_spark(result.outreach, result.suppressed, str(out))
         n_listed, n_suppressed = result.outreach.count(), result.suppressed.count()
     finally:
         result.scored.unpersist()
-    _echo(quiet, f"{n_listed:,} customers ranked -> {path}")
-    _echo(quiet, f"{n_suppressed:,} suppressed -> {suppressed_path}")
-    return n_listed, n_suppressed
+    return SparkScoreRun(n_listed, n_suppressed, path, suppressed_path, list(result.warnings))
 
 
 def features_command_spark(
@@ -761,38 +752,40 @@ def features_command_spark(
     *,
     feature_set=None,
     spark_master: str | None = None,
-    quiet: bool = False,
     n_shards: int | None = None,
-) -> tuple[int, int]:
-    """``churnguard features --engine spark``: build and write one row per customer; (n_customers, n_features).
+) -> SparkFeaturesRun:
+    """``churnguard features --engine spark``: build and write one row per customer.
 
     `feature_set` is a feature-set TOML path, a ``FeatureSet`` or None (the packaged one).
     Rows are written ordered by customer_id, atomically (see :func:`write_table_spark`).
+
+    Examples
+    --------
+    >>> run = features_command_spark("s3a://lake/crm", "2024-06-01", "s3a://lake/features.parquet")  # doctest: +SKIP
+    >>> run.n_customers, run.n_features  # doctest: +SKIP
     """
     from churnguard.config import FeatureSet, load_feature_set
     from churnguard.spark.features import shard_features
     from churnguard.spark.session import spark_session
+    from churnguard.timeline import coerce_as_of
 
     fs = feature_set if isinstance(feature_set, FeatureSet) else load_feature_set(feature_set)
-    as_of = pd.Timestamp(as_of)
-    if as_of.tzinfo is not None:
-        as_of = as_of.tz_convert("UTC").tz_localize(None)
     spark = spark_session(spark_master)
-    result = shard_features(spark, str(data_uri), as_of, feature_set=fs, n_shards=n_shards)
-    _print_warnings(result.warnings)
+    result = shard_features(spark, str(data_uri), coerce_as_of(as_of), feature_set=fs, n_shards=n_shards)
     frame = result.frame.orderBy("customer_id").persist()
     try:
         write_table_spark(frame, str(out))
         n = frame.count()
     finally:
         frame.unpersist()
-    _echo(quiet, f"{n:,} customers x {len(frame.columns) - 1} features -> {out}")
-    return n, len(frame.columns) - 1
+    return SparkFeaturesRun(n, len(frame.columns) - 1, str(out), list(result.warnings))
 
 
 __all__ = [
     "NoModelError",
+    "SparkFeaturesRun",
     "SparkScoreResult",
+    "SparkScoreRun",
     "features_command_spark",
     "score_command_spark",
     "score_spark",

@@ -1,0 +1,65 @@
+"""The outreach kernel: every business rule of the outreach list, once.
+
+Both engines drive these functions and decide nothing on their own:
+:func:`churnguard.scoring.score` on one machine (chunks of customers) and
+:mod:`churnguard.spark.scoring` per shard of customers. Only the way rows are split
+and moved differs between them.
+
+* :mod:`~churnguard.outreach.eligibility`: whom each task's model scores;
+* :mod:`~churnguard.outreach.predict`: feature sets per model, schema check, the
+  per-task predict loop;
+* :mod:`~churnguard.outreach.suppression`: whom not to contact, and why;
+* :mod:`~churnguard.outreach.policy`: stakes, priority, action, channel, ranking, capacity;
+* :mod:`~churnguard.outreach.explain`: contributions, typical values, reasons, explanation JSON;
+* :mod:`~churnguard.outreach.frames`: the output columns, rounding, writing all or nothing.
+"""
+
+from churnguard.outreach.eligibility import member_mask, scored_customers
+from churnguard.outreach.explain import (
+    FAST_SHAP_MIN_ROWS,
+    contributions,
+    explain_chunk,
+    explainers,
+    merge_catalogues,
+    merge_medians,
+    typical_values,
+)
+from churnguard.outreach.frames import (
+    OUTREACH_COLUMNS,
+    PROBABILITY,
+    SUPPRESSED_COLUMNS,
+    outreach_frame,
+    round_probabilities,
+    suppressed_frame,
+    write_lists,
+)
+from churnguard.outreach.policy import candidates, decide, listing_status, rank_outreach
+from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks
+from churnguard.outreach.suppression import suppression_reasons
+
+__all__ = [
+    "FAST_SHAP_MIN_ROWS",
+    "OUTREACH_COLUMNS",
+    "PROBABILITY",
+    "SUPPRESSED_COLUMNS",
+    "candidates",
+    "check_schema",
+    "contributions",
+    "decide",
+    "explain_chunk",
+    "explainers",
+    "feature_set_groups",
+    "listing_status",
+    "member_mask",
+    "merge_catalogues",
+    "merge_medians",
+    "outreach_frame",
+    "predict_tasks",
+    "rank_outreach",
+    "round_probabilities",
+    "scored_customers",
+    "suppressed_frame",
+    "suppression_reasons",
+    "typical_values",
+    "write_lists",
+]

@@ -1,0 +1,192 @@
+"""Why a customer is on the list: SHAP contributions, reasons, explanation JSON.
+
+The reasons compare a customer's values with typical (median) values of the task's
+own population (:func:`typical_values`) and are worded from the feature catalogue
+stored with the models (:func:`merge_catalogues`). Both engines explain a chunk of
+customers with :func:`explain_chunk`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from churnguard.outreach.frames import PROBABILITY
+from churnguard.reasons import explain_reasons, explanation_json
+from churnguard.training.artifact import as_artifact
+
+__all__ = [
+    "FAST_SHAP_MIN_ROWS",
+    "contributions",
+    "explain_chunk",
+    "explainers",
+    "merge_catalogues",
+    "merge_medians",
+    "typical_values",
+]
+
+# Below this many rows LightGBM's own pred_contrib is quicker than compiling and
+# building the fast explainer's tables.
+FAST_SHAP_MIN_ROWS = 20_000
+
+CATALOGUE_COLUMNS = ["name", "family", "description", "unit", "reason", "direction", "model_input"]
+
+
+def merge_medians(medians: list[pd.Series]) -> pd.Series:
+    """One series of typical values from per-task medians; the first task's value wins.
+
+    Examples
+    --------
+    >>> merge_medians([pd.Series({"a": 1.0, "b": 2.0}), pd.Series({"b": 5.0, "c": 3.0})]).to_dict()
+    {'a': 1.0, 'b': 2.0, 'c': 3.0}
+    >>> len(merge_medians([]))
+    0
+    """
+    if not medians:
+        return pd.Series(dtype="float64")
+    merged = pd.concat(medians)
+    return merged[~merged.index.duplicated()]
+
+
+def typical_values(features: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Median of every numeric feature over each task's customers, merged (:func:`merge_medians`).
+
+    Examples
+    --------
+    >>> features = {"churn": pd.DataFrame({"customer_id": ["a", "b"], "x": [1.0, 3.0]})}
+    >>> typical_values(features).to_dict()
+    {'x': 2.0}
+    """
+    return merge_medians([f.median(numeric_only=True) for f in features.values() if len(f)])
+
+
+def merge_catalogues(models: Mapping[str, Any], tables, as_of, sets, set_of) -> pd.DataFrame:
+    """The feature catalogue the reasons are worded from: the models' own, merged by name.
+
+    Models stored without one fall back to
+    :func:`churnguard.features.feature_catalogue` of `tables` at `as_of` for each
+    feature set in `sets` (see :func:`churnguard.outreach.feature_set_groups`).
+
+    Examples
+    --------
+    >>> from churnguard.training import ModelArtifact
+    >>> cat = pd.DataFrame({"name": ["x"], "reason": ["x is {x}"]})
+    >>> merge_catalogues({"churn": ModelArtifact(estimator=None, catalogue=cat)}, {}, None, {}, {})["name"].tolist()
+    ['x']
+    """
+    parts = [c for c in (as_artifact(m).catalogue for m in models.values()) if c is not None]
+    if not parts:
+        try:
+            from churnguard.features import feature_catalogue
+        except ImportError:
+            feature_catalogue = None
+        if feature_catalogue is not None:
+            for key in dict.fromkeys(set_of.values()):
+                if key != "given":
+                    parts.append(feature_catalogue(tables, as_of, feature_set=sets[key]))
+                else:
+                    parts.append(feature_catalogue(tables, as_of))
+    if not parts:
+        return pd.DataFrame(columns=CATALOGUE_COLUMNS)
+    return pd.concat(parts, ignore_index=True).drop_duplicates("name").reset_index(drop=True)
+
+
+def explainers(models: Mapping[str, Any], n_rows: int) -> dict[str, Any]:
+    """Fast TreeSHAP explainers per task for `n_rows` rows; none below :data:`FAST_SHAP_MIN_ROWS`.
+
+    They are the ones the models' own large-batch prediction uses
+    (``ChurnModel.tree_shap``), so a model's trees are parsed once.
+
+    Examples
+    --------
+    >>> explainers({}, 10)
+    {}
+    """
+    if n_rows < FAST_SHAP_MIN_ROWS:
+        return {}
+    out = {}
+    for task, model in models.items():
+        tree_shap = getattr(as_artifact(model).estimator, "tree_shap", None)
+        explainer = tree_shap() if tree_shap is not None else None
+        if explainer is not None:
+            out[task] = explainer
+    return out
+
+
+def contributions(model, frame: pd.DataFrame, explainer=None) -> pd.DataFrame:
+    """SHAP contributions of `frame`'s rows: one column per model input, then ``bias``.
+
+    With an `explainer` (see :func:`explainers`) the fast TreeSHAP computes them, else
+    LightGBM's own ``pred_contrib``.
+
+    Examples
+    --------
+    >>> from churnguard.training import ChurnModel
+    >>> X = pd.DataFrame({"x": [0.0, 1.0] * 20})
+    >>> model = ChurnModel(params={"n_estimators": 2}, calibration="none").fit(X, [0, 1] * 20)
+    >>> contributions(model, X.head(2)).columns.tolist()
+    ['x', 'bias']
+    """
+    estimator = as_artifact(model).estimator
+    if explainer is None or not hasattr(estimator, "encode"):
+        return estimator.contributions(frame)
+    values = explainer.shap_values(estimator.encode(frame))
+    return pd.DataFrame(values, columns=[*estimator.feature_names_in_, "bias"], index=frame.index)
+
+
+def explain_chunk(
+    models: Mapping[str, Any],
+    frames: Mapping[str, pd.DataFrame],
+    set_of: Mapping[str, str],
+    rows: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    explainers: Mapping[str, Any],
+    *,
+    typical: pd.Series,
+    n_reasons: int,
+) -> pd.DataFrame:
+    """Reasons and explanation JSON of one chunk of customers, indexed by ``customer_id``.
+
+    `frames` holds each feature-set key's features of the chunk, `rows` the same
+    customers' scored rows (probabilities, stakes, priority) in the same order. The
+    risk that drives the priority drives the reasons: each task's contributions are
+    weighted by its share of the priority.
+
+    Examples
+    --------
+    >>> from churnguard.training import ChurnModel
+    >>> X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "x": [0.0, 1.0] * 20})
+    >>> model = ChurnModel(params={"n_estimators": 2, "min_child_samples": 2},
+    ...                    calibration="none").fit(X[["x"]], [0, 1] * 20)
+    >>> rows = pd.DataFrame({"churn_probability": [0.9], "churn_stake": [90.0], "priority": [90.0]})
+    >>> catalogue = pd.DataFrame({"name": ["x"], "direction": ["up"], "reason": ["x is {x:.0f}"]})
+    >>> out = explain_chunk({"churn": model}, {"k": X.iloc[[1]].reset_index(drop=True)}, {"churn": "k"}, rows,
+    ...                     catalogue, {}, typical=pd.Series({"x": 0.5}), n_reasons=3)
+    >>> out.loc["c1", "reason_1"]
+    'x is 1'
+    """
+    keys = list(dict.fromkeys(set_of.values()))
+    ids = frames[keys[0]]["customer_id"]
+    total = rows["priority"].to_numpy()
+    parts, weights = {}, {}
+    for task, model in models.items():
+        contribution = contributions(model, frames[set_of[task]], explainers.get(task))
+        # No probability, no explanation: rows the task does not score are left empty.
+        unscored = rows[PROBABILITY[task]].isna().to_numpy()
+        if unscored.any():
+            contribution.loc[unscored, :] = np.nan
+        parts[task] = contribution
+        stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
+        # Equal shares at zero priority.
+        weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
+    # Reasons may quote any task's columns (context columns included): one merged row.
+    merged = frames[keys[0]]
+    for key in keys[1:]:
+        extra = frames[key].columns.difference(merged.columns)
+        merged = pd.concat([merged, frames[key][extra]], axis=1)
+    reasons = explain_reasons(parts, merged, catalogue, weights=weights, typical=typical, n_reasons=n_reasons)
+    reasons["explanation"] = explanation_json(parts, merged).to_numpy()
+    reasons.index = pd.Index(ids, name="customer_id")
+    return reasons

@@ -1,0 +1,129 @@
+"""The output frames of an outreach run, their rounding, and writing them all or nothing.
+
+Column lists are the contract of ``/work/shared/design.md``: :data:`OUTREACH_COLUMNS`
+for the ranked list, :data:`SUPPRESSED_COLUMNS` for its ``.suppressed`` sibling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnguard.config import TASKS
+from churnguard.io import atomic_path, sibling_path
+
+__all__ = [
+    "OUTREACH_COLUMNS",
+    "PROBABILITY",
+    "SUPPRESSED_COLUMNS",
+    "outreach_frame",
+    "round_probabilities",
+    "suppressed_frame",
+    "write_lists",
+]
+
+OUTREACH_COLUMNS = [
+    "rank", "customer_id", "action", "channel", "priority", "churn_probability",
+    "maintenance_probability", "value_at_risk", "reason_1", "reason_2", "reason_3", "explanation",
+]
+SUPPRESSED_COLUMNS = ["customer_id", "reason", "churn_probability", "maintenance_probability"]
+PROBABILITY = {task: f"{task}_probability" for task in TASKS}
+
+
+def round_probabilities(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round both probability columns of `frame` to 6 decimals, in place; returns `frame`.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"churn_probability": [0.12345678], "maintenance_probability": [None]})
+    >>> round_probabilities(frame).iloc[0].tolist()
+    [0.123457, nan]
+    """
+    for column in PROBABILITY.values():
+        frame[column] = frame[column].astype("float64").round(6)
+    return frame
+
+
+def outreach_frame(listed: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFrame:
+    """The outreach list's columns: ranked rows joined to their reasons, rounded.
+
+    `listed` holds ``rank, customer_id, action, channel, priority`` and the
+    probabilities; `explained`, indexed by ``customer_id``, the ``reason_*`` and
+    ``explanation`` of (some of) them. ``value_at_risk`` is the priority in cents.
+
+    Examples
+    --------
+    >>> listed = pd.DataFrame({"rank": [1], "customer_id": ["a"], "action": ["retention_call"],
+    ...                        "channel": ["email"], "priority": [12.3456789],
+    ...                        "churn_probability": [0.2], "maintenance_probability": [None]})
+    >>> explained = pd.DataFrame({"reason_1": ["3 complaints"]}, index=pd.Index(["a"], name="customer_id"))
+    >>> row = outreach_frame(listed, explained).iloc[0]
+    >>> float(row["priority"]), float(row["value_at_risk"]), row["reason_1"], row["reason_2"]
+    (12.345679, 12.35, '3 complaints', None)
+    """
+    out = listed[["rank", "customer_id", "action", "channel", "priority", *PROBABILITY.values()]].copy()
+    out["value_at_risk"] = listed["priority"].round(2)
+    out["priority"] = out["priority"].round(6)
+    out = round_probabilities(out)
+    joined = explained.reindex(out["customer_id"])
+    for column in ("reason_1", "reason_2", "reason_3", "explanation"):
+        values = joined[column].to_numpy(dtype=object) if column in joined.columns else np.full(len(out), None)
+        out[column] = values
+    return out[OUTREACH_COLUMNS].reset_index(drop=True)
+
+
+def suppressed_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The suppressed list's columns from scored rows (``suppressed_reason`` becomes ``reason``).
+
+    Row order is kept: the caller orders by ``customer_id``.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"customer_id": ["a"], "suppressed_reason": ["do_not_contact"],
+    ...                      "churn_probability": [0.1234567], "maintenance_probability": [None]})
+    >>> suppressed_frame(rows).values.tolist()
+    [['a', 'do_not_contact', 0.123457, nan]]
+    """
+    frame = round_probabilities(rows.rename(columns={"suppressed_reason": "reason"}))
+    return frame[SUPPRESSED_COLUMNS]
+
+
+def _write(frame: pd.DataFrame, tmp: Path, suffix: str) -> None:
+    if suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+
+
+def write_lists(
+    out: Path | str, outreach: pd.DataFrame, suppressed: pd.DataFrame, *, scored: pd.DataFrame | None = None
+) -> tuple[Path, Path]:
+    """Write the list to `out` and the suppressed list beside it, all or nothing.
+
+    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv``, and with `scored`
+    also ``lists/outreach.scored.csv``. Every file goes to a temporary name first and
+    is renamed only once all of them are complete, so a failure leaves no file,
+    partial or new.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "lists" / "outreach.csv"
+    >>> paths = write_lists(out, pd.DataFrame(columns=OUTREACH_COLUMNS), pd.DataFrame(columns=SUPPRESSED_COLUMNS))
+    >>> [p.name for p in paths]
+    ['outreach.csv', 'outreach.suppressed.csv']
+    """
+    out = Path(out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use .csv or .parquet")
+    suppressed_path = sibling_path(out, "suppressed")
+    files = [(out, outreach), (suppressed_path, suppressed)]
+    if scored is not None:
+        files.append((sibling_path(out, "scored"), scored))
+    with contextlib.ExitStack() as stack:
+        for path, frame in files:
+            _write(frame, stack.enter_context(atomic_path(path)), out.suffix)
+    return out, suppressed_path
