@@ -16,7 +16,7 @@ import pandas as pd
 
 from churnguard.config import FeatureSet
 from churnguard.features import build_features, resolve_feature_set
-from churnguard.timeline import coerce_as_of, in_horizon, in_lookback, population, task_population
+from churnguard.timeline import churn_definition, coerce_as_of, in_horizon, population, task_population
 
 CHURN_DEFINITIONS = ("auto", "contractual", "inactivity", "supplied")
 MAINTENANCE_DEFINITIONS = ("auto", "service", "supplied")
@@ -26,23 +26,6 @@ EVENT_TABLES = ("interactions", "purchases", "service_events", "usage")
 def _series(ids: pd.Index, values, task: str) -> pd.Series:
     return pd.Series(np.asarray(values, dtype="int64"), index=pd.Index(ids, dtype="str", name="customer_id"),
                      name=task)
-
-
-def churn_definition(tables: dict[str, pd.DataFrame], definition: str = "auto") -> str:
-    """The churn definition ``auto`` stands for with these tables.
-
-    Contractual when ``customers.churn_date`` holds at least one date, else inactivity.
-
-    Examples
-    --------
-    >>> customers = pd.DataFrame({"customer_id": ["a"], "churn_date": pd.to_datetime([None])})
-    >>> churn_definition({"customers": customers})
-    'inactivity'
-    """
-    if definition != "auto":
-        return definition
-    churn_date = tables["customers"].get("churn_date")
-    return "contractual" if churn_date is not None and churn_date.notna().any() else "inactivity"
 
 
 def _supplied(tables, as_of, task, eligible: pd.Index) -> pd.Series:
@@ -116,10 +99,8 @@ def make_labels(
         if purchases is None:
             raise ValueError("inactivity churn needs a purchases table (or customers.churn_date, or supplied labels)")
         bought = purchases if "is_return" not in purchases else purchases[~purchases["is_return"].fillna(False)]
-        ts = bought["timestamp"]
-        recent = in_lookback(ts, as_of, lookback_days)
-        active = eligible[eligible.isin(bought.loc[recent, "customer_id"])]
-        kept = bought.loc[in_horizon(ts, as_of, horizon_days), "customer_id"]
+        active = task_population(tables, as_of, "churn", definition="inactivity", lookback_days=lookback_days)
+        kept = bought.loc[in_horizon(bought["timestamp"], as_of, horizon_days), "customer_id"]
         return _series(active, ~active.isin(kept), task)
     if task == "maintenance":
         if definition not in MAINTENANCE_DEFINITIONS:
