@@ -9,6 +9,7 @@ from sklearn.metrics import brier_score_loss
 
 from churnguard.config import load_model_spec
 from churnguard.training import ChurnModel, SchemaMismatchError, calibrate, time_split
+from churnguard.training.model import PROBABILITY_FLOOR
 from churnguard.training.evaluation import RuleBaseline, choose_heuristic_feature, classification_metrics
 from churnguard.training.splits import cut_tables
 from churnguard.training.tracking import model_features, split_parts, train_frame
@@ -124,10 +125,35 @@ def test_model_ranks_held_out_rows_well(fitted):
     assert auc > 0.7
 
 
-def test_isotonic_calibration_lowers_held_out_brier_and_is_monotone(fitted, frame):
+def test_default_beta_calibration_lowers_brier_and_keeps_the_model_order(fitted, frame):
     model, test = fitted
+    assert model.calibration_["method"] == "beta"
     margin = model.predict_margin(test[FEATURES])
     raw = 1 / (1 + np.exp(-margin))  # the class-weighted score before calibration
+    calibrated = model.predict_proba(test[FEATURES])[:, 1]
+    assert brier_score_loss(test["label"], calibrated) < brier_score_loss(test["label"], raw)
+    # Strictly increasing: a higher raw score always means a higher probability, no ties.
+    order = np.argsort(margin, kind="mergesort")
+    distinct = np.diff(margin[order]) > 0
+    assert np.all(np.diff(calibrated[order])[distinct] > 0)
+    assert calibrated.min() > 0 and calibrated.max() < 1
+
+
+def test_beta_calibration_never_reaches_zero_or_one_even_at_extreme_scores(fitted):
+    model, _ = fitted
+    p = calibrate(np.array([-1e3, -60.0, 0.0, 60.0, 1e3]), model.calibration_)
+    assert np.all(p >= PROBABILITY_FLOOR) and np.all(p <= 1 - PROBABILITY_FLOOR)
+    assert np.all(np.round(p, 6) > 0) and np.all(np.round(p, 6) < 1)
+
+
+def test_isotonic_calibration_lowers_held_out_brier_and_is_monotone(frame):
+    split = time_split(frame["cutoff"].unique(), horizon_days=60)
+    parts = split_parts(frame, split)
+    train, valid, test = frame[parts == "train"], frame[parts == "valid"], frame[parts == "test"]
+    model = ChurnModel(params=FAST, calibration="isotonic").fit(
+        train[FEATURES], train["label"], X_valid=valid[FEATURES], y_valid=valid["label"])
+    margin = model.predict_margin(test[FEATURES])
+    raw = 1 / (1 + np.exp(-margin))
     calibrated = model.predict_proba(test[FEATURES])[:, 1]
     assert brier_score_loss(test["label"], calibrated) < brier_score_loss(test["label"], raw)
     order = np.argsort(margin)

@@ -172,14 +172,14 @@ class ModelSpec:
     failure_kinds: tuple[str, ...] = ("repair", "failure")
     seed: int = 1
     lightgbm: dict[str, Any] = field(default_factory=dict)
-    calibration: str = "isotonic"  # isotonic | sigmoid | none
+    calibration: str = "beta"  # beta | isotonic | sigmoid | none
     promotion: PromotionRule = field(default_factory=PromotionRule)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"model spec: task must be one of {TASKS}, got {self.task!r}")
-        if self.calibration not in ("isotonic", "sigmoid", "none"):
-            raise ValueError(f"model spec: calibration must be isotonic, sigmoid or none, got {self.calibration!r}")
+        if self.calibration not in ("beta", "isotonic", "sigmoid", "none"):
+            raise ValueError(f"model spec: calibration must be beta, isotonic, sigmoid or none, got {self.calibration!r}")
         if self.horizon_days <= 0:
             raise ValueError(f"model spec: horizon_days must be positive, got {self.horizon_days}")
 
@@ -190,7 +190,7 @@ def load_model_spec(path: Path | str | None = None, *, task: str | None = None) 
     Examples
     --------
     >>> load_model_spec(task="churn").calibration
-    'isotonic'
+    'beta'
     """
     if path is None:
         if task is None:

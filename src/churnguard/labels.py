@@ -9,13 +9,14 @@ the end of the data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from churnguard.config import FeatureSet
 from churnguard.features import build_features, resolve_feature_set
-from churnguard.timeline import coerce_as_of, in_horizon, in_lookback, population, task_population
+from churnguard.timeline import churn_definition, coerce_as_of, in_horizon, population, task_population
 
 CHURN_DEFINITIONS = ("auto", "contractual", "inactivity", "supplied")
 MAINTENANCE_DEFINITIONS = ("auto", "service", "supplied")
@@ -25,23 +26,6 @@ EVENT_TABLES = ("interactions", "purchases", "service_events", "usage")
 def _series(ids: pd.Index, values, task: str) -> pd.Series:
     return pd.Series(np.asarray(values, dtype="int64"), index=pd.Index(ids, dtype="str", name="customer_id"),
                      name=task)
-
-
-def churn_definition(tables: dict[str, pd.DataFrame], definition: str = "auto") -> str:
-    """The churn definition ``auto`` stands for with these tables.
-
-    Contractual when ``customers.churn_date`` holds at least one date, else inactivity.
-
-    Examples
-    --------
-    >>> customers = pd.DataFrame({"customer_id": ["a"], "churn_date": pd.to_datetime([None])})
-    >>> churn_definition({"customers": customers})
-    'inactivity'
-    """
-    if definition != "auto":
-        return definition
-    churn_date = tables["customers"].get("churn_date")
-    return "contractual" if churn_date is not None and churn_date.notna().any() else "inactivity"
 
 
 def _supplied(tables, as_of, task, eligible: pd.Index) -> pd.Series:
@@ -115,10 +99,8 @@ def make_labels(
         if purchases is None:
             raise ValueError("inactivity churn needs a purchases table (or customers.churn_date, or supplied labels)")
         bought = purchases if "is_return" not in purchases else purchases[~purchases["is_return"].fillna(False)]
-        ts = bought["timestamp"]
-        recent = in_lookback(ts, as_of, lookback_days)
-        active = eligible[eligible.isin(bought.loc[recent, "customer_id"])]
-        kept = bought.loc[in_horizon(ts, as_of, horizon_days), "customer_id"]
+        active = task_population(tables, as_of, "churn", definition="inactivity", lookback_days=lookback_days)
+        kept = bought.loc[in_horizon(bought["timestamp"], as_of, horizon_days), "customer_id"]
         return _series(active, ~active.isin(kept), task)
     if task == "maintenance":
         if definition not in MAINTENANCE_DEFINITIONS:
@@ -206,6 +188,145 @@ def label_cutoffs(
     return [pd.Timestamp(c) for c in grid[grid <= last][-n_cutoffs:]]
 
 
+def data_start(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
+    """The earliest event timestamp in the data (signup dates when there are no events).
+
+    Examples
+    --------
+    >>> purchases = pd.DataFrame({"timestamp": pd.to_datetime(["2024-03-31 18:00", "2024-01-02 09:00"])})
+    >>> data_start({"customers": pd.DataFrame({"customer_id": ["a"]}), "purchases": purchases})
+    Timestamp('2024-01-02 09:00:00')
+    """
+    earliest = [tables[name]["timestamp"].min() for name in EVENT_TABLES
+                if tables.get(name) is not None and len(tables[name])]
+    if not any(pd.notna(t) for t in earliest) and "signup_date" in tables["customers"]:
+        earliest = [tables["customers"]["signup_date"].min()]
+    earliest = [t for t in earliest if pd.notna(t)]
+    if not earliest:
+        raise ValueError("no timestamps in the data: cannot place label cutoffs")
+    return pd.Timestamp(min(earliest))
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    """The training cutoffs read from the data, oldest first, with what each holds.
+
+    Attributes
+    ----------
+    cutoffs : tuple of Timestamp
+        Usable cutoffs, oldest first; the newest is ``end - horizon`` when it is usable.
+    population, positives : tuple of int
+        Labelled customers and positives at each cutoff.
+    skipped : tuple of (Timestamp, str)
+        Cutoffs of the grid left out, and why (empty population, a single class).
+    first_event, end : Timestamp
+        Where the data begins, and "today" (the end of the newest label window).
+    min_history_days, step_days, horizon_days : int
+    """
+
+    cutoffs: tuple[pd.Timestamp, ...]
+    population: tuple[int, ...]
+    positives: tuple[int, ...]
+    skipped: tuple[tuple[pd.Timestamp, str], ...]
+    first_event: pd.Timestamp
+    end: pd.Timestamp
+    min_history_days: int
+    step_days: int
+    horizon_days: int
+
+    def describe(self) -> list[str]:
+        """One line per planned cutoff, for the training log.
+
+        Examples
+        --------
+        >>> plan = CutoffPlan((pd.Timestamp("2024-01-01"),), (120,), (9,), (), pd.Timestamp("2023-06-01"),
+        ...                   pd.Timestamp("2024-04-01"), 30, 30, 91)
+        >>> plan.describe()
+        ['cutoff 2024-01-01: 120 customers, 9 positive (7.5%)']
+        """
+        return [f"cutoff {c.date()}: {n:,} customers, {k:,} positive ({k / n:.1%})"
+                for c, n, k in zip(self.cutoffs, self.population, self.positives)]
+
+    def shortfall(self) -> str:
+        """What is missing for even one usable cutoff, in words (empty when nothing is)."""
+        span = (self.end - self.first_event).days
+        needed = self.min_history_days + self.horizon_days
+        if span < needed:
+            return (f"the data covers {span} days ({self.first_event.date()} .. {self.end.date()}); a cutoff needs "
+                    f"{self.min_history_days} days of history before it and a complete {self.horizon_days}-day "
+                    f"label window after it, {needed} days in all: {needed - span} more days of history, "
+                    "or a shorter --horizon")
+        if self.skipped and not self.cutoffs:
+            why = "; ".join(f"{c.date()}: {reason}" for c, reason in self.skipped[:3])
+            return f"no cutoff holds both classes ({why}): more customers or a longer history are needed"
+        return ""
+
+
+def plan_cutoffs(
+    tables: dict[str, pd.DataFrame],
+    *,
+    task: str,
+    horizon_days: int,
+    n_cutoffs: int,
+    step_days: int = 30,
+    min_history_days: int = 30,
+    as_of: pd.Timestamp | None = None,
+    lookback_days: int = 365,
+    definition: str = "auto",
+    failure_kinds: Sequence[str] = ("repair", "failure"),
+) -> CutoffPlan:
+    """Training cutoffs from where the data begins to the newest complete label window.
+
+    The newest cutoff is ``as_of - horizon_days`` (default `as_of`: the day after the
+    last event, :func:`data_end`); earlier ones step back `step_days` at a time, up to
+    `n_cutoffs` of them, never earlier than the first event plus `min_history_days`
+    (features need some history behind them), and never one whose population or either
+    class is empty.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": list("abcdef"),
+    ...     "churn_date": pd.to_datetime(["2024-02-10", "2024-03-20", None, "2024-04-25", None, None])})
+    >>> usage = pd.DataFrame({"customer_id": list("abcdef"), "event": "login",
+    ...                       "timestamp": pd.to_datetime(["2024-01-01"] * 6)})
+    >>> plan = plan_cutoffs({"customers": customers, "usage": usage}, task="churn", horizon_days=30,
+    ...                     n_cutoffs=5, step_days=30, as_of=pd.Timestamp("2024-05-01"))
+    >>> [c.date().isoformat() for c in plan.cutoffs], plan.positives
+    (['2024-02-01', '2024-03-02', '2024-04-01'], (1, 1, 1))
+    >>> plan.skipped[0][0].date().isoformat(), plan.skipped[0][1]
+    ('2024-01-02', 'before the first event + 30 days of history')
+    """
+    if step_days <= 0:
+        raise ValueError(f"step_days must be positive, got {step_days}")
+    end = pd.Timestamp(as_of).normalize() if as_of is not None else data_end(tables)
+    first = data_start(tables)
+    earliest = first + pd.Timedelta(days=min_history_days)
+    newest = end - pd.Timedelta(days=horizon_days)
+    kept: list[tuple[pd.Timestamp, int, int]] = []
+    skipped: list[tuple[pd.Timestamp, str]] = []
+    cutoff = newest
+    while len(kept) < n_cutoffs:
+        if cutoff < earliest:
+            skipped.append((cutoff, f"before the first event + {min_history_days} days of history"))
+            break
+        labels = make_labels(tables, cutoff, task=task, horizon_days=horizon_days, lookback_days=lookback_days,
+                             definition=definition, failure_kinds=failure_kinds)
+        n, k = len(labels), int(labels.sum())
+        if n == 0:
+            skipped.append((cutoff, "no customer in the label population"))
+        elif k == 0 or k == n:
+            skipped.append((cutoff, f"a single class ({k} of {n} positive)"))
+        else:
+            kept.append((cutoff, n, k))
+        cutoff = cutoff - pd.Timedelta(days=step_days)
+    kept.reverse()
+    return CutoffPlan(
+        cutoffs=tuple(c for c, _, _ in kept), population=tuple(n for _, n, _ in kept),
+        positives=tuple(k for _, _, k in kept), skipped=tuple(skipped), first_event=first, end=end,
+        min_history_days=min_history_days, step_days=step_days, horizon_days=horizon_days,
+    )
+
+
 def training_set(
     tables: dict[str, pd.DataFrame],
     cutoffs: Sequence[pd.Timestamp],
@@ -264,4 +385,7 @@ def training_set(
     return out
 
 
-__all__ = ["churn_definition", "data_end", "label_cutoffs", "make_labels", "training_set"]
+__all__ = [
+    "CutoffPlan", "churn_definition", "data_end", "data_start", "label_cutoffs", "make_labels", "plan_cutoffs",
+    "training_set",
+]

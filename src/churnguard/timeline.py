@@ -15,11 +15,13 @@ import datetime as _dt
 import pandas as pd
 
 __all__ = [
+    "churn_definition",
     "coerce_as_of",
     "in_horizon",
     "in_lookback",
     "installed_owners",
     "population",
+    "recent_buyers",
     "task_population",
 ]
 
@@ -102,12 +104,59 @@ def installed_owners(assets: pd.DataFrame, as_of: pd.Timestamp) -> pd.Index:
     return pd.Index(assets["customer_id"].unique())
 
 
-def task_population(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, task: str) -> pd.Index:
+def churn_definition(tables: dict[str, pd.DataFrame], definition: str = "auto") -> str:
+    """Which churn label applies: contractual when ``customers.churn_date`` holds a date, else inactivity.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a"], "churn_date": pd.to_datetime([None])})
+    >>> churn_definition({"customers": customers})
+    'inactivity'
+    """
+    if definition != "auto":
+        return definition
+    churn_date = tables["customers"].get("churn_date")
+    return "contractual" if churn_date is not None and churn_date.notna().any() else "inactivity"
+
+
+def recent_buyers(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, lookback_days: int) -> pd.Index:
+    """Customers with a purchase (not a return) in ``[as_of - lookback_days, as_of)``.
+
+    Examples
+    --------
+    >>> purchases = pd.DataFrame({"customer_id": ["a", "b"], "amount": [5.0, 9.0],
+    ...                           "timestamp": pd.to_datetime(["2024-02-20", "2023-01-01"])})
+    >>> list(recent_buyers({"purchases": purchases}, pd.Timestamp("2024-03-01"), 365))
+    ['a']
+    """
+    purchases = tables.get("purchases")
+    if purchases is None:
+        return pd.Index([], dtype="str", name="customer_id")
+    if "is_return" in purchases:
+        purchases = purchases[~purchases["is_return"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    recent = in_lookback(purchases["timestamp"], as_of, lookback_days)
+    return pd.Index(purchases.loc[recent, "customer_id"].astype("str").unique(), name="customer_id")
+
+
+def task_population(
+    tables: dict[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    task: str,
+    *,
+    definition: str = "auto",
+    lookback_days: int = 365,
+) -> pd.Index:
     """The customers a `task`'s labels and model are about at `as_of`, sorted.
 
-    ``churn``: the :func:`population`. ``maintenance``: the population's owners of a
-    product installed before `as_of` (:func:`installed_owners`); it needs an
-    ``assets`` table.
+    The one definition that training's labels and scoring's eligibility share:
+
+    * ``churn``, contractual (``customers.churn_date`` in use) or supplied labels: the
+      :func:`population`;
+    * ``churn``, inactivity: the population's customers with a purchase in the
+      `lookback_days` before `as_of` (:func:`recent_buyers`): one who never bought, or
+      lapsed long ago, cannot "stop buying" within the horizon;
+    * ``maintenance``: the population's owners of a product installed before `as_of`
+      (:func:`installed_owners`); it needs an ``assets`` table.
 
     Examples
     --------
@@ -116,10 +165,15 @@ def task_population(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, task: 
     ...                        "install_date": pd.to_datetime(["2023-01-01", "2024-06-01"])})
     >>> list(task_population({"customers": customers, "assets": assets}, pd.Timestamp("2024-03-01"), "maintenance"))
     ['c']
+    >>> purchases = pd.DataFrame({"customer_id": ["b"], "amount": [5.0], "timestamp": pd.to_datetime(["2024-01-01"])})
+    >>> list(task_population({"customers": customers, "purchases": purchases}, pd.Timestamp("2024-03-01"), "churn"))
+    ['b']
     """
     eligible = population(tables, as_of)
     if task == "churn":
-        return eligible
+        if churn_definition(tables, definition) != "inactivity":
+            return eligible
+        return eligible[eligible.isin(recent_buyers(tables, as_of, lookback_days))]
     if task == "maintenance":
         assets = tables.get("assets")
         if assets is None:

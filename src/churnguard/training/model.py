@@ -40,6 +40,9 @@ _PARAM_ALIASES = {
 }
 
 
+CALIBRATIONS = ("beta", "isotonic", "sigmoid", "none")
+
+
 class SchemaMismatchError(ValueError):
     """The frame given to a fitted model does not match the features it was trained on.
 
@@ -169,8 +172,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         (``n_estimators``, ``subsample``, ``early_stopping_rounds``...) are accepted.
         Without ``scale_pos_weight``/``is_unbalance``, positives are weighted by
         ``n_negative / n_positive``; calibration then maps scores back to probabilities.
-    calibration : {"isotonic", "sigmoid", "none"}, default="isotonic"
-        Map from raw margin to probability, fitted on held-out rows only.
+    calibration : {"beta", "isotonic", "sigmoid", "none"}, default="beta"
+        Map from raw margin to probability, fitted on held-out rows only. ``"beta"``
+        (beta calibration) and ``"sigmoid"`` (Platt) rise strictly with the raw score,
+        so the probabilities keep the model's order; isotonic maps are step functions.
     categorical_features : "auto" or list of str, default="auto"
         ``"auto"``: every ``category``/string column is a native LightGBM categorical.
     random_state : int, default=1
@@ -187,7 +192,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     categories_ : dict
         Categorical feature -> list of category values (codes are positions in the list).
     calibration_ : dict
-        ``{"method": "isotonic", "x": [...], "y": [...]}``, ``{"method": "sigmoid", "a", "b"}``
+        ``{"method": "isotonic", "x": [...], "y": [...]}``, ``{"method": "sigmoid", "a", "b"}``,
+        ``{"method": "beta", "a", "b", "c"}``
         or ``{"method": "none"}``; applied to the raw margin.
     best_iteration_ : int
         Number of trees kept (early stopping on the validation rows).
@@ -212,7 +218,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, *, params=None, calibration="isotonic", categorical_features="auto", random_state=1):
+    def __init__(self, *, params=None, calibration="beta", categorical_features="auto", random_state=1):
         self.params = params
         self.calibration = calibration
         self.categorical_features = categorical_features
@@ -228,8 +234,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """
         if not isinstance(X, pd.DataFrame):
             raise TypeError("ChurnModel.fit expects a pandas DataFrame of features")
-        if self.calibration not in ("isotonic", "sigmoid", "none"):
-            raise ValueError(f"calibration must be isotonic, sigmoid or none, got {self.calibration!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         y = self._check_y(y, len(X), "y")
         if X_cal is None and X_valid is not None:
             X_cal, y_cal = X_valid, y_valid
@@ -497,6 +503,54 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return model
 
 
+def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int = 3) -> ChurnModel:
+    """`model` refitted on every row, for production: the same trees budget, calibration out of fold.
+
+    Evaluation keeps the newest cutoffs out of training; the model that scores tomorrow's
+    list can learn from them too. The refit grows ``model.best_iteration_`` trees (no early
+    stopping: there is nothing left to stop on) with the same parameters and seed. Its
+    calibration is fitted on out-of-fold margins: `n_folds` models of the same budget, each
+    trained without one fold of customers (`groups`), score that fold, so no row is
+    calibrated by a model that trained on it.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"complaints": rng.poisson(1.0, 600).astype(float)})
+    >>> y = (X["complaints"] + rng.normal(0, 1, 600) > 1.5).astype(int).to_numpy()
+    >>> first = ChurnModel(params={"n_estimators": 30, "min_child_samples": 10}).fit(
+    ...     X[:400], y[:400], X_valid=X[400:], y_valid=y[400:])
+    >>> final = refit_on_all(first, X, y, groups=np.arange(600) % 150)
+    >>> final.best_iteration_ == first.best_iteration_, final.calibration_["method"]
+    (True, 'beta')
+    """
+    check_is_fitted(model, "booster_")
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    params = {k: v for k, v in (model.params or {}).items()
+              if k not in ("early_stopping_rounds", "early_stopping_round", "n_estimators", "num_iterations",
+                           "num_boost_round")}
+    params["n_estimators"] = int(model.best_iteration_)
+
+    def budget(calibration: str) -> ChurnModel:
+        return ChurnModel(params=params, calibration=calibration, categorical_features=model.categorical_features,
+                          random_state=model.random_state)
+
+    final = budget("none").fit(X, y)
+    if model.calibration == "none":
+        return final
+    # Fold by a hash-free rank of the group id: the same groups always give the same folds.
+    _, codes = np.unique(groups, return_inverse=True)
+    fold = codes % n_folds
+    margin = np.empty(len(y), dtype="float64")
+    for k in range(n_folds):
+        held = fold == k
+        margin[held] = budget("none").fit(X[~held], y[~held]).predict_margin(X[held])
+    final.calibration = model.calibration
+    final.calibration_ = _fit_calibration(model.calibration, margin, y)
+    return final
+
+
 def _json_default(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -509,10 +563,42 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in schema.json")
 
 
+# Calibrated probabilities stay this far from 0 and 1: a list rounded to 6 decimals never
+# shows a certainty the model cannot have.
+PROBABILITY_FLOOR = 1e-6
+
+
+def _beta_features(margin: np.ndarray) -> np.ndarray:
+    """``[ln s, -ln(1 - s)]`` of ``s = sigmoid(margin)``, computed without overflow."""
+    margin = np.asarray(margin, dtype="float64")
+    return np.column_stack([-np.logaddexp(0.0, -margin), np.logaddexp(0.0, margin)])
+
+
+def _fit_beta(margin: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    # Beta calibration (Kull, Silva Filho & Flach, 2017): a logistic fit on ln s and
+    # -ln(1 - s). Both slopes must be >= 0 for the map to rise with the score; a negative
+    # one is dropped and the other refitted, as the authors' reference code does.
+    features = _beta_features(margin)
+    lr = LogisticRegression(C=1e6).fit(features, y)
+    a, b = (float(v) for v in lr.coef_[0])
+    c = float(lr.intercept_[0])
+    if a < 0 or b < 0:
+        keep = 1 if a < 0 else 0
+        lr = LogisticRegression(C=1e6).fit(features[:, [keep]], y)
+        slope = max(float(lr.coef_[0, 0]), 1e-6)
+        a, b = (0.0, slope) if keep == 1 else (slope, 0.0)
+        c = float(lr.intercept_[0])
+    if a + b <= 0:
+        a = 1e-6
+    return {"method": "beta", "a": a, "b": b, "c": c}
+
+
 def _fit_calibration(method: str, margin: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     if method == "isotonic":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
         return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    if method == "beta":
+        return _fit_beta(margin, y)
     lr = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
     return {"method": "sigmoid", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
 
@@ -531,12 +617,22 @@ def calibrate(margin: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
     >>> p = calibrate(np.array([-1.0, 0.5, 3.0]), {"method": "isotonic", "x": [0.0, 1.0], "y": [0.1, 0.3]})
     >>> p.round(3), bool(p[0] < p[1] < p[2])
     (array([0.1, 0.2, 0.3]), True)
+
+    Beta calibration is strictly increasing in the margin and stays inside
+    ``[PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]``:
+
+    >>> p = calibrate(np.array([-50.0, -1.0, 0.0, 1.0, 50.0]), {"method": "beta", "a": 1.2, "b": 0.8, "c": -0.3})
+    >>> bool(np.all(np.diff(p[1:4]) > 0)), float(p.min()) >= 1e-6, float(p.max()) <= 1 - 1e-6
+    (True, True, True)
     """
     method = calibration["method"]
     if method == "none":
         return 1.0 / (1.0 + np.exp(-margin))
     if method == "sigmoid":
         return 1.0 / (1.0 + np.exp(-(calibration["a"] * margin + calibration["b"])))
+    if method == "beta":
+        z = _beta_features(margin) @ np.array([calibration["a"], calibration["b"]]) + calibration["c"]
+        return np.clip(1.0 / (1.0 + np.exp(-z)), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
     if method == "isotonic":
         p = np.interp(margin, calibration["x"], calibration["y"])
         return np.clip(p + 1e-9 * (1.0 / (1.0 + np.exp(-margin)) - 0.5), 0.0, 1.0)

@@ -122,3 +122,135 @@ def stratified_split(
         parts[rows[n_train : n_train + n_valid]] = "valid"
         parts[rows[n_train + n_valid :]] = "test"
     return parts
+
+
+class InsufficientHistoryError(ValueError):
+    """The data cannot give a model and an honest evaluation; the CLI exits 2 with this text."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Which rows trained, validated and reported, and how that was chosen, in words.
+
+    Attributes
+    ----------
+    kind : {"time_embargo", "time", "grouped_customers"}
+    description : str
+        One sentence for the training log, the MLflow tags and the report.
+    split : TimeSplit or None
+        The time split, for the two out-of-time kinds.
+    """
+
+    kind: str
+    description: str
+    split: TimeSplit | None = None
+
+
+def _both_classes(labels: np.ndarray, parts: np.ndarray) -> bool:
+    return all(len(np.unique(labels[parts == p])) == 2 for p in ("train", "valid", "test"))
+
+
+def _time_parts(cutoff: pd.Series, split: TimeSplit) -> np.ndarray:
+    parts = np.full(len(cutoff), "", dtype=object)
+    parts[cutoff.isin(list(split.train)).to_numpy()] = "train"
+    parts[(cutoff == split.valid).to_numpy()] = "valid"
+    parts[(cutoff == split.holdout).to_numpy()] = "test"
+    return parts
+
+
+def grouped_split(
+    customer_ids, labels, *, shares: tuple[float, float, float] = (0.6, 0.2, 0.2), random_state: int = 1
+) -> np.ndarray:
+    """``"train"``/``"valid"``/``"test"`` per row, whole customers at a time.
+
+    Every row of one customer (one per cutoff) lands in the same part, so no customer
+    is both learned from and reported on. Customers are drawn per class of their newest
+    label, keeping the positive rate in each part.
+
+    Examples
+    --------
+    >>> ids = np.array(["a", "a", "b", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
+    >>> y = np.array([0, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0])
+    >>> parts = grouped_split(ids, y)
+    >>> all(len(set(parts[ids == c])) == 1 for c in set(ids))
+    True
+    """
+    ids = pd.Series(np.asarray(customer_ids, dtype=object))
+    labels = np.asarray(labels)
+    newest = pd.Series(labels).groupby(ids.to_numpy(), sort=True).last()
+    customer_parts = pd.Series(stratified_split(newest.to_numpy(), shares=shares, random_state=random_state),
+                               index=newest.index)
+    return customer_parts.reindex(ids.to_numpy()).to_numpy(dtype=object)
+
+
+def choose_evaluation(
+    frame: pd.DataFrame, *, horizon_days: int, n_train: int | None = None, random_state: int = 1
+) -> tuple[np.ndarray, Evaluation]:
+    """The most honest evaluation the stacked training frame allows, and its row parts.
+
+    In order: an out-of-time hold-out with an embargo (no training or validation label
+    window overlaps the held-out one); an out-of-time hold-out without it; a hold-out of
+    whole customers never seen in training (when the history is too short for time);
+    otherwise :class:`InsufficientHistoryError`, saying what is missing. Each needs
+    both classes in its train, validation and held-out rows.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``customer_id``, ``cutoff``, ``label`` (the output of :func:`churnguard.labels.training_set`).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> cutoffs = pd.date_range("2024-01-01", periods=8, freq="MS")
+    >>> frame = pd.DataFrame({"customer_id": np.tile([f"c{i}" for i in range(50)], 8),
+    ...                       "cutoff": np.repeat(cutoffs, 50), "label": rng.integers(0, 2, 400)})
+    >>> parts, evaluation = choose_evaluation(frame, horizon_days=90)
+    >>> evaluation.kind, int((parts == "test").sum())
+    ('time_embargo', 50)
+    >>> parts, evaluation = choose_evaluation(frame[frame["cutoff"] == cutoffs[-1]], horizon_days=90)
+    >>> evaluation.kind
+    'grouped_customers'
+    """
+    labels = frame["label"].to_numpy()
+    cutoff = pd.to_datetime(frame["cutoff"])
+    cutoffs = sorted(pd.Timestamp(c) for c in cutoff.unique())
+    if len(cutoffs) >= 3:
+        split = time_split(cutoffs, horizon_days=horizon_days, n_train=n_train)
+        if split.embargo:
+            parts = _time_parts(cutoff, split)
+            if _both_classes(labels, parts):
+                return parts, Evaluation(
+                    "time_embargo",
+                    f"out-of-time hold-out with embargo: trained on cutoffs up to {split.train[-1].date()}, "
+                    f"validated on {split.valid.date()}, reported on {split.holdout.date()}; no training or "
+                    "validation label window overlaps the held-out one",
+                    split,
+                )
+        loose = TimeSplit(tuple(cutoffs[:-2][-n_train:] if n_train else cutoffs[:-2]), cutoffs[-2], cutoffs[-1], False)
+        parts = _time_parts(cutoff, loose)
+        if _both_classes(labels, parts):
+            return parts, Evaluation(
+                "time",
+                f"out-of-time hold-out without embargo (too little history for one): trained on cutoffs up to "
+                f"{loose.train[-1].date()}, validated on {loose.valid.date()}, reported on {loose.holdout.date()}; "
+                "their label windows overlap, so the held-out score may be optimistic",
+                loose,
+            )
+    parts = grouped_split(frame["customer_id"].to_numpy(), labels, random_state=random_state)
+    if _both_classes(labels, parts):
+        n_customers = frame["customer_id"].nunique()
+        return parts, Evaluation(
+            "grouped_customers",
+            f"customer hold-out: {len(cutoffs)} cutoff(s) {cutoffs[0].date()} .. {cutoffs[-1].date()} are too few "
+            f"to hold one out in time, so 20% of the {n_customers:,} customers (all their rows) are held out and "
+            "never trained on; the score says how well the model ranks customers it has not seen, not how it "
+            "holds up over time",
+            None,
+        )
+    positives = int(labels.sum())
+    raise InsufficientHistoryError(
+        f"{len(labels):,} labelled rows over {len(cutoffs)} cutoff(s) hold {positives:,} positive(s): too few to "
+        "train, validate and report on both classes (at least 3 positives and 3 negatives, in different "
+        "customers, are needed); give more history, more customers or a longer --horizon"
+    )
