@@ -96,20 +96,21 @@ def test_champion_loads_back_with_identical_predictions(store):
     loaded = load_task_model("churn", tracking_uri=store["uri"])
     assert (loaded.name, loaded.version, loaded.run_id) == ("churnguard-churn", "2", strong.run_id)
     X = store["holdout"][FEATURES]
-    np.testing.assert_array_equal(loaded.model.predict_proba(X), strong.model.predict_proba(X))
-    assert set(loaded.reference_features) == set(FEATURES)
-    assert loaded.model.metadata_["task"] == "churn"
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(X), strong.model.predict_proba(X))
+    assert set(loaded.drift_reference) == set(FEATURES)
+    assert loaded.drift_reference == strong.artifact.drift_reference
+    assert loaded.task == "churn" and loaded.training_window == strong.cutoffs
 
 
 def test_challenger_loads_by_alias_uri_and_local_directory(store, tmp_path):
     worse = store["runs"][2]
     by_alias = load_task_model("churn", tracking_uri=store["uri"], model_uri="models:/churnguard-churn@challenger")
     assert by_alias.version == "3"
-    worse.model.save(tmp_path / "m")
+    worse.artifact.save(tmp_path / "m")
     local = load_task_model(None, model_uri=str(tmp_path / "m"))
-    assert local.task == "churn"  # read from the model's schema
+    assert local.task == "churn"  # read from the artifact.json beside the model
     X = store["holdout"][FEATURES]
-    np.testing.assert_array_equal(local.model.predict_proba(X), by_alias.model.predict_proba(X))
+    np.testing.assert_array_equal(local.estimator.predict_proba(X), by_alias.estimator.predict_proba(X))
 
 
 def test_no_registered_champion_gives_none(store):

@@ -22,7 +22,6 @@ from churnguard.scoring import ScoreResult, load_models, score, write_outreach
 from churnguard.synthetic import generate_world, generate_world_files, write_world
 from churnguard.training import (
     ChurnModel,
-    RegisteredModel,
     SchemaMismatchError,
     TrainResult,
     load_task_model,
@@ -38,7 +37,6 @@ __all__ = [
     "ModelSpec",
     "OutreachRules",
     "Problem",
-    "RegisteredModel",
     "SchemaMismatchError",
     "ScoreResult",
     "TrainResult",
