@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -238,10 +240,7 @@ def test_metrics_include_lift_and_precision_at_top_shares():
 
 
 def test_train_frame_evaluates_against_both_baselines_and_the_oracle(frame):
-    spec = load_model_spec(task="churn")
-    from dataclasses import replace
-
-    spec = replace(spec, lightgbm=FAST, horizon_days=60)
+    spec = replace(load_model_spec(task="churn"), lightgbm=FAST, horizon_days=60)
     split = time_split(frame["cutoff"].unique(), horizon_days=60)
     truth = frame[["customer_id", "cutoff"]].rename(columns={"cutoff": "as_of"}).assign(
         churn_probability=np.random.default_rng(1).random(len(frame)))
@@ -252,3 +251,31 @@ def test_train_frame_evaluates_against_both_baselines_and_the_oracle(frame):
     assert result.heuristic_feature == "purchases_days_since_last"
     assert result.top_features[0][0] == "interactions_complaints_90d"
     assert "held-out ROC-AUC" in result.summary()
+
+
+def test_fitted_model_carries_no_training_metadata(fitted, tmp_path):
+    model, _ = fitted
+    for attribute in ("metadata_", "reference_", "feature_set_"):
+        assert not hasattr(model, attribute), attribute
+    model.save(tmp_path)
+    import json
+
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    assert set(schema) == {"schema_version", "features", "dtypes", "categories", "calibration",
+                           "best_iteration", "init_params", "lightgbm_params"}
+
+
+def test_train_frame_without_registering_never_touches_mlflow(frame, monkeypatch):
+    import churnguard.training.pipeline as pipeline
+
+    def no_registry(*args, **kwargs):
+        raise AssertionError("register=False must not reach the registry")
+
+    monkeypatch.setattr(pipeline, "champion_on_holdout", no_registry)
+    monkeypatch.setattr(pipeline, "log_run", no_registry)
+    spec = replace(load_model_spec(task="churn"), lightgbm=FAST, horizon_days=60)
+    split = time_split(frame["cutoff"].unique(), horizon_days=60)
+    result = train_frame(frame, spec, split=split, register=False, log=lambda s: None)
+    assert result.version is None and result.artifact.estimator is result.model
+    assert set(result.artifact.drift_reference) == set(FEATURES)
+    assert result.artifact.training_window == result.cutoffs

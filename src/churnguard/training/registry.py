@@ -204,7 +204,27 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
 
     Examples
     --------
-    See :func:`~churnguard.training.train_task`, which builds the record and calls this.
+    >>> import tempfile
+    >>> from dataclasses import replace
+    >>> from churnguard.config import load_model_spec
+    >>> from churnguard.training.fit import fit_and_evaluate
+    >>> from churnguard.training.splits import time_split
+    >>> rng = np.random.default_rng(0)
+    >>> cutoffs = pd.date_range("2023-01-01", periods=6, freq="MS")
+    >>> frame = pd.concat([pd.DataFrame({"customer_id": [f"c{i}" for i in range(300)], "cutoff": c,
+    ...                                  "purchases_days_since_last": rng.exponential(60, 300)})
+    ...                    for c in cutoffs], ignore_index=True)
+    >>> frame["label"] = (frame["purchases_days_since_last"] + rng.normal(0, 40, len(frame)) > 90).astype(int)
+    >>> spec = replace(load_model_spec(task="churn"), horizon_days=31, lightgbm={"n_estimators": 20})
+    >>> evaluation = fit_and_evaluate(frame, spec, split=time_split(cutoffs, horizon_days=31), log=lambda s: None)
+    >>> artifact = ModelArtifact(evaluation.model, task="churn", training_window=evaluation.training_window)
+    >>> record = RunRecord(spec, artifact, evaluation, "time", ChampionScore(None, None), True, "first model")
+    >>> uri = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "mlflow.db")
+    >>> registered = log_run(record, tracking_uri=uri)
+    >>> registered.model_name, registered.version, registered.alias
+    ('churnguard-churn', '1', 'champion')
+    >>> load_task_model("churn", tracking_uri=uri).training_window == evaluation.training_window
+    True
     """
     import mlflow
     from mlflow.models import infer_signature
