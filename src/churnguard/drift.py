@@ -67,7 +67,8 @@ def reference(
     return {str(c): _reference(X[c], kind, categories.get(c)) for c, kind in dtypes.items()}
 
 
-def _reference(series: pd.Series, kind: str, categories: list[str] | None) -> dict[str, Any]:
+def _reference(series: pd.Series, kind: str, categories: list[str] | None, *,
+               bins: int = N_REFERENCE_BINS) -> dict[str, Any]:
     n = max(len(series), 1)
     missing = float(series.isna().sum()) / n
     if kind == "category":
@@ -82,7 +83,7 @@ def _reference(series: pd.Series, kind: str, categories: list[str] | None) -> di
     values = values[~np.isnan(values)]
     edges: list[float] = []
     if len(values):
-        qs = np.quantile(values, np.linspace(0, 1, N_REFERENCE_BINS + 1)[1:-1])
+        qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
         edges = [float(e) for e in np.unique(qs)]
     return {
         "kind": "numeric",
@@ -172,18 +173,11 @@ def psi_of_values(reference_values: pd.Series, current_values: pd.Series, *, bin
     numeric = pd.api.types.is_numeric_dtype(reference_values) and not isinstance(
         reference_values.dtype, pd.CategoricalDtype
     )
-    n = max(len(reference_values), 1)
     if numeric:
-        x = reference_values.to_numpy(dtype="float64", na_value=np.nan)
-        x = x[~np.isnan(x)]
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])).tolist() if len(x) else []
-        shares = (np.bincount(np.digitize(x, edges), minlength=len(edges) + 1) / n).tolist()
-        reference = {"kind": "numeric", "edges": edges, "shares": shares}
+        binned = _reference(reference_values, "numeric", None, bins=bins)
     else:
-        counts = reference_values.astype("string").value_counts()
-        reference = {"kind": "category", "categories": list(counts.index), "shares": (counts / n).tolist()}
-    reference["missing_share"] = float(reference_values.isna().sum()) / n
-    return _psi_against(reference, current_values)
+        binned = _reference(reference_values, "category", list(reference_values.astype("string").value_counts().index))
+    return _psi_against(binned, current_values)
 
 
 def drift_table(reference: Mapping[str, dict[str, Any]], current: pd.DataFrame) -> pd.DataFrame:

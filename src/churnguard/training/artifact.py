@@ -19,7 +19,7 @@ import pandas as pd
 
 from churnguard.config import TASKS, FeatureSet
 
-__all__ = ["ARTIFACT_FILE", "ModelArtifact", "as_artifact", "load_models"]
+__all__ = ["ARTIFACT_FILE", "ModelArtifact", "as_artifact", "from_metadata", "load_models"]
 
 ARTIFACT_FILE = "artifact.json"
 ARTIFACT_VERSION = 1
@@ -122,21 +122,18 @@ class ModelArtifact:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, **identity) -> "ModelArtifact":
-        """Read a folder written by :meth:`save` (or by ``ChurnModel.save``: no metadata then).
-
-        `identity` (``name``, ``version``, ``run_id``, ``uri``) is set on the result.
-        """
+    def load(cls, directory: str | Path) -> "ModelArtifact":
+        """Read a folder written by :meth:`save` (or by ``ChurnModel.save``: no metadata then)."""
         from churnguard.training.model import ChurnModel
 
         directory = Path(directory)
         estimator = ChurnModel.load(directory)
         path = directory / ARTIFACT_FILE
         meta = json.loads(path.read_text()) if path.exists() else _legacy_metadata(directory / "schema.json")
-        return from_metadata(estimator, meta, **identity)
+        return from_metadata(estimator, meta)
 
 
-def from_metadata(estimator, meta: dict[str, Any], **identity) -> ModelArtifact:
+def from_metadata(estimator, meta: dict[str, Any]) -> ModelArtifact:
     """An artifact of `estimator` from the plain values of :meth:`ModelArtifact.metadata`.
 
     Examples
@@ -157,7 +154,6 @@ def from_metadata(estimator, meta: dict[str, Any], **identity) -> ModelArtifact:
         horizon_days=meta.get("horizon_days"),
         label=meta.get("label"),
         as_of=meta.get("as_of"),
-        **identity,
     )
 
 
