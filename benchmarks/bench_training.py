@@ -26,7 +26,7 @@ import pandas as pd
 
 from churnguard.config import load_model_spec
 from churnguard.training import time_split
-from churnguard.training.tracking import train_frame
+from churnguard.training import train_frame
 
 
 def stacked_frame(n_customers: int, n_cutoffs: int, n_features: int, seed: int = 0) -> pd.DataFrame:

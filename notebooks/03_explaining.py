@@ -40,7 +40,8 @@ world.pop("truth")
 tables = validate_tables(world).tables
 train_task(tables, replace(load_model_spec(task="churn"), n_cutoffs=6), tracking_uri=tracking_uri,
            progress=False, log=lambda _: None)
-model = load_task_model("churn", tracking_uri=tracking_uri).model
+artifact = load_task_model("churn", tracking_uri=tracking_uri)
+model = artifact.estimator
 
 # %% [markdown]
 # ## Contributions for today's customers
@@ -48,7 +49,7 @@ model = load_task_model("churn", tracking_uri=tracking_uri).model
 
 # %%
 as_of = pd.Timestamp("2026-11-01")
-features = build_features(tables, as_of, feature_set=model.feature_set_)
+features = build_features(tables, as_of, feature_set=artifact.feature_set)
 X = features[list(model.feature_names_in_)]
 contributions = model.contributions(X)
 assert np.allclose(contributions.sum(axis=1), model.predict_margin(X))
@@ -91,7 +92,7 @@ plt.show()
 # *up* become reasons, and never raw feature names.
 
 # %%
-catalogue = feature_catalogue(tables, as_of, feature_set=model.feature_set_)
+catalogue = feature_catalogue(tables, as_of, feature_set=artifact.feature_set)
 catalogue.loc[catalogue["reason"] != "", ["name", "reason"]].head(10)
 
 # %%

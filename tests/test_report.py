@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnguard import drift
 from churnguard.drift import drift_table, population_stability_index, psi_of_values
 from churnguard.report import write_report
 from churnguard.scoring import score
+from churnguard.training import ModelArtifact
 from churnguard.training.model import ChurnModel
 
 
@@ -42,7 +44,7 @@ def test_drift_against_a_models_training_reference_flags_only_the_shifted_featur
     y = (X["stable"] + rng.normal(size=3000) > 0).astype(int)
     model = ChurnModel(params={"n_estimators": 10}, calibration="none").fit(X, y)
     today = pd.DataFrame({"stable": rng.normal(size=3000), "shifted": rng.normal(2.0, 1.0, size=3000)})
-    table = drift_table(model.reference_, today).set_index("feature")
+    table = drift_table(drift.reference(X, model.dtypes_, model.categories_), today).set_index("feature")
     assert table.loc["shifted", "level"] == "major"
     assert table.loc["stable", "level"] == "stable"
 
@@ -68,6 +70,9 @@ def scored_run():
     tables = {"customers": pd.DataFrame({"customer_id": features["customer_id"],
                                          "do_not_contact": pd.array([i % 50 == 0 for i in range(n)], dtype="boolean")})}
     today = features.assign(tenure_days=features["tenure_days"] + 900)  # everyone aged: drift
+    # The drift baseline rides with the artifact, as training stores it.
+    X = features[["complaints_90d", "tenure_days"]]
+    model = ModelArtifact(model, task="churn", drift_reference=drift.reference(X, model.dtypes_, model.categories_))
     result = score(tables, pd.Timestamp("2024-05-01"), {"churn": model}, features=today, catalogue=catalogue, capacity=100)
     return result, model
 

@@ -197,8 +197,8 @@ def models(local_world, tmp_path_factory):
     """Both tasks fitted directly on a stacked training set, stored as training stores them."""
     from churnguard.features import feature_catalogue, resolve_feature_set
     from churnguard.labels import label_cutoffs, training_set
-    from churnguard.training import ChurnModel
-    from churnguard.training.tracking import _records, model_features
+    from churnguard.training import ChurnModel, ModelArtifact
+    from churnguard.training.fit import model_features
 
     tables = local_world.tables
     cutoffs = label_cutoffs(tables, n_cutoffs=3, horizon_days=90, as_of=AS_OF)
@@ -214,8 +214,7 @@ def models(local_world, tmp_path_factory):
         model = ChurnModel(params={"n_estimators": 25, "num_leaves": 8, "min_child_samples": 10},
                            calibration="isotonic").fit(frame[features], frame["label"],
                                                        X_cal=frame.loc[cal, features], y_cal=frame.loc[cal, "label"])
-        model.metadata_.update(task=task, feature_set=fs.to_dict(), catalogue=_records(catalogue))
-        out[task] = model
+        out[task] = ModelArtifact(model, task=task, feature_set=fs, catalogue=catalogue)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,20 +97,21 @@ def test_champion_loads_back_with_identical_predictions(store):
     loaded = load_task_model("churn", tracking_uri=store["uri"])
     assert (loaded.name, loaded.version, loaded.run_id) == ("churnguard-churn", "2", strong.run_id)
     X = store["holdout"][FEATURES]
-    np.testing.assert_array_equal(loaded.model.predict_proba(X), strong.model.predict_proba(X))
-    assert set(loaded.reference_features) == set(FEATURES)
-    assert loaded.model.metadata_["task"] == "churn"
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(X), strong.model.predict_proba(X))
+    assert set(loaded.drift_reference) == set(FEATURES)
+    assert loaded.drift_reference == strong.artifact.drift_reference
+    assert loaded.task == "churn" and loaded.training_window == strong.cutoffs
 
 
 def test_challenger_loads_by_alias_uri_and_local_directory(store, tmp_path):
     worse = store["runs"][2]
     by_alias = load_task_model("churn", tracking_uri=store["uri"], model_uri="models:/churnguard-churn@challenger")
     assert by_alias.version == "3"
-    worse.model.save(tmp_path / "m")
+    worse.artifact.save(tmp_path / "m")
     local = load_task_model(None, model_uri=str(tmp_path / "m"))
-    assert local.task == "churn"  # read from the model's schema
+    assert local.task == "churn"  # read from the artifact.json beside the model
     X = store["holdout"][FEATURES]
-    np.testing.assert_array_equal(local.model.predict_proba(X), by_alias.model.predict_proba(X))
+    np.testing.assert_array_equal(local.estimator.predict_proba(X), by_alias.estimator.predict_proba(X))
 
 
 def test_no_registered_champion_gives_none(store):
@@ -133,3 +135,50 @@ def test_lower_is_better_metrics_promote_on_a_decrease():
     spec = replace(spec, promotion=replace(spec.promotion, metric="brier", higher_is_better=False))
     assert promotion_decision(spec, {"brier": 0.10}, {"brier": 0.12}, "1")[0]
     assert not promotion_decision(spec, {"brier": 0.12}, {"brier": 0.10}, "1")[0]
+
+
+def test_logged_model_folder_holds_artifact_json_beside_the_model_files(store, tmp_path):
+    import json
+
+    strong = store["runs"][1]
+    mlflow.set_tracking_uri(store["uri"])
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri="models:/churnguard-churn/2", dst_path=str(tmp_path))
+    finally:
+        mlflow.set_tracking_uri(None)
+    files = {p.name: p for p in Path(local).rglob("*.json")}
+    assert {"artifact.json", "schema.json"} <= set(files)
+    assert files["artifact.json"].parent == files["schema.json"].parent
+    meta = json.loads(files["artifact.json"].read_text())
+    assert (meta["task"], meta["horizon_days"], meta["label"]) == ("churn", 60, "auto")
+    assert meta["training_window"] == strong.cutoffs and set(meta["drift_reference"]) == set(FEATURES)
+
+
+def test_model_saved_before_artifact_json_keeps_its_metadata(store, tmp_path):
+    import json
+
+    strong = store["runs"][1]
+    strong.model.save(tmp_path)
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    # The old layout: training metadata and the drift reference inside schema.json.
+    schema.update(task="churn", training_window=strong.cutoffs, reference=strong.artifact.drift_reference)
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    loaded = load_task_model(None, model_uri=str(tmp_path))
+    assert loaded.task == "churn" and loaded.training_window == strong.cutoffs
+    assert loaded.drift_reference == strong.artifact.drift_reference
+    X = store["holdout"][FEATURES]
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(X), strong.model.predict_proba(X))
+
+
+def test_champion_that_cannot_score_the_new_rows_is_replaced_whatever_the_scores():
+    spec = load_model_spec(task="churn")
+    promote, reason = promotion_decision(spec, {"roc_auc": 0.5}, None, "4",
+                                         champion_problem="champion v4 cannot score the new held-out rows")
+    assert promote and reason == "promoted to champion: champion v4 cannot score the new held-out rows"
+
+
+def test_registered_result_carries_its_registry_identity(store):
+    strong = store["runs"][1]
+    assert (strong.artifact.name, strong.artifact.version, strong.artifact.run_id) == \
+        ("churnguard-churn", "2", strong.run_id)
+    assert strong.artifact.uri == "models:/churnguard-churn/2"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss
 
+from churnguard import drift
 from churnguard.config import load_model_spec
-from churnguard.training import ChurnModel, SchemaMismatchError, calibrate, time_split
+from churnguard.training import ChurnModel, SchemaMismatchError, calibrate, time_split, train_frame
 from churnguard.training.model import PROBABILITY_FLOOR
 from churnguard.training.evaluation import RuleBaseline, choose_heuristic_feature, classification_metrics
+from churnguard.training.fit import model_features
+from churnguard.training.plan import split_parts
 from churnguard.training.splits import cut_tables
-from churnguard.training.tracking import model_features, split_parts, train_frame
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "max_depth": 3,
         "min_child_samples": 20, "early_stopping_rounds": 10}
@@ -214,7 +218,6 @@ def test_save_and_load_round_trip_gives_identical_predictions_without_pickle(fit
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     pd.testing.assert_frame_equal(loaded.contributions(X.head(20)), model.contributions(X.head(20)))
     assert loaded.categories_ == {"customers_plan": ["basic", "gold", "pro"]}
-    assert loaded.reference_["purchases_days_since_last"]["kind"] == "numeric"
 
 
 def test_schema_mismatch_error_names_missing_and_mistyped_features(fitted):
@@ -236,9 +239,11 @@ def test_unknown_category_values_and_string_columns_are_accepted(fitted):
     assert np.isfinite(p).all()
 
 
-def test_reference_distribution_shares_sum_to_one(fitted):
+def test_reference_distribution_shares_sum_to_one(fitted, frame):
     model, _ = fitted
-    for ref in model.reference_.values():
+    reference = drift.reference(frame[FEATURES], model.dtypes_, model.categories_)
+    assert list(reference) == FEATURES
+    for ref in reference.values():
         assert sum(ref["shares"]) + ref["missing_share"] == pytest.approx(1.0)
 
 
@@ -261,10 +266,7 @@ def test_metrics_include_lift_and_precision_at_top_shares():
 
 
 def test_train_frame_evaluates_against_both_baselines_and_the_oracle(frame):
-    spec = load_model_spec(task="churn")
-    from dataclasses import replace
-
-    spec = replace(spec, lightgbm=FAST, horizon_days=60)
+    spec = replace(load_model_spec(task="churn"), lightgbm=FAST, horizon_days=60)
     split = time_split(frame["cutoff"].unique(), horizon_days=60)
     truth = frame[["customer_id", "cutoff"]].rename(columns={"cutoff": "as_of"}).assign(
         churn_probability=np.random.default_rng(1).random(len(frame)))
@@ -275,3 +277,31 @@ def test_train_frame_evaluates_against_both_baselines_and_the_oracle(frame):
     assert result.heuristic_feature == "purchases_days_since_last"
     assert result.top_features[0][0] == "interactions_complaints_90d"
     assert "held-out ROC-AUC" in result.summary()
+
+
+def test_fitted_model_carries_no_training_metadata(fitted, tmp_path):
+    model, _ = fitted
+    for attribute in ("metadata_", "reference_", "feature_set_"):
+        assert not hasattr(model, attribute), attribute
+    model.save(tmp_path)
+    import json
+
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    assert set(schema) == {"schema_version", "features", "dtypes", "categories", "calibration",
+                           "best_iteration", "init_params", "lightgbm_params"}
+
+
+def test_train_frame_without_registering_never_touches_mlflow(frame, monkeypatch):
+    import churnguard.training.pipeline as pipeline
+
+    def no_registry(*args, **kwargs):
+        raise AssertionError("register=False must not reach the registry")
+
+    monkeypatch.setattr(pipeline, "champion_on_holdout", no_registry)
+    monkeypatch.setattr(pipeline, "log_run", no_registry)
+    spec = replace(load_model_spec(task="churn"), lightgbm=FAST, horizon_days=60)
+    split = time_split(frame["cutoff"].unique(), horizon_days=60)
+    result = train_frame(frame, spec, split=split, register=False, log=lambda s: None)
+    assert result.version is None and result.artifact.estimator is result.model
+    assert set(result.artifact.drift_reference) == set(FEATURES)
+    assert result.artifact.training_window == result.cutoffs

@@ -43,7 +43,6 @@ _SOURCES: dict[str, str] = {
     "generate_world_files": "churnguard.synthetic",
     "write_world": "churnguard.synthetic",
     "ChurnModel": "churnguard.training",
-    "RegisteredModel": "churnguard.training",
     "SchemaMismatchError": "churnguard.training",
     "TrainResult": "churnguard.training",
     "load_task_model": "churnguard.training",
@@ -61,7 +60,6 @@ __all__ = [
     "ModelSpec",
     "OutreachRules",
     "Problem",
-    "RegisteredModel",
     "SchemaMismatchError",
     "ScoreResult",
     "TrainResult",
@@ -129,7 +127,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     from churnguard.synthetic import generate_world, generate_world_files, write_world  # noqa: F401
     from churnguard.training import (  # noqa: F401
         ChurnModel,
-        RegisteredModel,
         SchemaMismatchError,
         TrainResult,
         load_task_model,

@@ -15,14 +15,106 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnguard.training.model import reference_shares
-
-__all__ = ["MAJOR", "MODERATE", "drift_table", "drift_level", "population_stability_index", "psi_of_values"]
+__all__ = [
+    "MAJOR",
+    "MODERATE",
+    "drift_level",
+    "drift_table",
+    "population_stability_index",
+    "psi_of_values",
+    "reference",
+    "reference_shares",
+]
 
 MODERATE = 0.1
 MAJOR = 0.2
+N_REFERENCE_BINS = 10
 # Empty bins would make the log infinite; this floor is the usual convention.
 _EPS = 1e-4
+
+
+def reference(
+    X: pd.DataFrame, dtypes: Mapping[str, str], categories: Mapping[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    """Binned training distribution of each feature: the baseline the PSI check compares against.
+
+    Numbers get decile edges of their non-missing values, categories one bin each (in the
+    model's category order); both keep the share of missing values.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The training rows.
+    dtypes : mapping of feature -> ``"numeric"`` or ``"category"``
+        Which features to bin and how (``ChurnModel.dtypes_``), in model order.
+    categories : mapping of feature -> list of str
+        Category values of each categorical feature (``ChurnModel.categories_``).
+
+    Returns
+    -------
+    dict
+        Feature -> ``kind``, ``edges`` (numeric) or ``categories``, ``shares``, ``missing_share``.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0], "plan": ["a", "b", "a", None]})
+    >>> ref = reference(X, {"x": "numeric", "plan": "category"}, {"plan": ["a", "b"]})
+    >>> ref["plan"]
+    {'kind': 'category', 'categories': ['a', 'b'], 'shares': [0.5, 0.25], 'missing_share': 0.25}
+    >>> ref["x"]["missing_share"], round(sum(ref["x"]["shares"]), 2)
+    (0.25, 0.75)
+    """
+    return {str(c): _reference(X[c], kind, categories.get(c)) for c, kind in dtypes.items()}
+
+
+def _reference(series: pd.Series, kind: str, categories: list[str] | None, *,
+               bins: int = N_REFERENCE_BINS) -> dict[str, Any]:
+    n = max(len(series), 1)
+    missing = float(series.isna().sum()) / n
+    if kind == "category":
+        counts = series.astype("string").value_counts()
+        return {
+            "kind": "category",
+            "categories": list(categories or []),
+            "shares": [float(counts.get(c, 0)) / n for c in categories or []],
+            "missing_share": missing,
+        }
+    values = series.to_numpy(dtype="float64", na_value=np.nan)
+    values = values[~np.isnan(values)]
+    edges: list[float] = []
+    if len(values):
+        qs = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+        edges = [float(e) for e in np.unique(qs)]
+    return {
+        "kind": "numeric",
+        "edges": edges,
+        "shares": [float(s) / n for s in np.bincount(np.digitize(values, edges), minlength=len(edges) + 1)],
+        "missing_share": missing,
+    }
+
+
+def reference_shares(values: pd.Series, reference: dict[str, Any]) -> tuple[list[float], float]:
+    """Shares of `values` in the bins of one feature's training reference, and the missing share.
+
+    Numeric bins are ``np.digitize(values, edges)``: ``(-inf, e0), [e0, e1), ..., [ek, inf)``;
+    category bins follow ``reference["categories"]`` (unknown values count in no bin).
+    Shares are over all rows, so bins plus ``missing_share`` sum to 1 for numeric features.
+
+    Examples
+    --------
+    >>> ref = {"kind": "numeric", "edges": [1.0, 2.0], "shares": [0.25, 0.25, 0.5], "missing_share": 0.0}
+    >>> reference_shares(pd.Series([0.0, 1.5, 2.0, np.nan]), ref)
+    ([0.25, 0.25, 0.25], 0.25)
+    """
+    n = max(len(values), 1)
+    missing = float(values.isna().sum()) / n
+    if reference["kind"] == "category":
+        counts = values.astype("string").value_counts()
+        return [float(counts.get(c, 0)) / n for c in reference["categories"]], missing
+    x = values.to_numpy(dtype="float64", na_value=np.nan)
+    x = x[~np.isnan(x)]
+    edges = reference["edges"]
+    return [float(s) / n for s in np.bincount(np.digitize(x, edges), minlength=len(edges) + 1)], missing
 
 
 def population_stability_index(expected, actual) -> float:
@@ -81,18 +173,11 @@ def psi_of_values(reference_values: pd.Series, current_values: pd.Series, *, bin
     numeric = pd.api.types.is_numeric_dtype(reference_values) and not isinstance(
         reference_values.dtype, pd.CategoricalDtype
     )
-    n = max(len(reference_values), 1)
     if numeric:
-        x = reference_values.to_numpy(dtype="float64", na_value=np.nan)
-        x = x[~np.isnan(x)]
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])).tolist() if len(x) else []
-        shares = (np.bincount(np.digitize(x, edges), minlength=len(edges) + 1) / n).tolist()
-        reference = {"kind": "numeric", "edges": edges, "shares": shares}
+        binned = _reference(reference_values, "numeric", None, bins=bins)
     else:
-        counts = reference_values.astype("string").value_counts()
-        reference = {"kind": "category", "categories": list(counts.index), "shares": (counts / n).tolist()}
-    reference["missing_share"] = float(reference_values.isna().sum()) / n
-    return _psi_against(reference, current_values)
+        binned = _reference(reference_values, "category", list(reference_values.astype("string").value_counts().index))
+    return _psi_against(binned, current_values)
 
 
 def drift_table(reference: Mapping[str, dict[str, Any]], current: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +186,8 @@ def drift_table(reference: Mapping[str, dict[str, Any]], current: pd.DataFrame) 
     Parameters
     ----------
     reference : mapping of feature -> dict
-        The training reference stored with a model (``ChurnModel.reference_``): per
-        feature ``kind``, ``edges`` or ``categories``, ``shares``, ``missing_share``.
+        The training reference stored with a model (``ModelArtifact.drift_reference``,
+        made by :func:`reference`): per feature ``kind``, ``edges`` or ``categories``, ``shares``, ``missing_share``.
     current : DataFrame
         Today's features (a sample is enough).
 

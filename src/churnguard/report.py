@@ -96,8 +96,9 @@ def _money(x: float) -> str:
 
 
 def _reference_of(model) -> dict[str, Any] | None:
-    estimator = model if hasattr(model, "predict_proba") else getattr(model, "model", model)
-    return getattr(estimator, "reference_", None)
+    from churnguard.training.artifact import as_artifact
+
+    return as_artifact(model).drift_reference or None
 
 
 def _window(window) -> str:
@@ -123,11 +124,12 @@ def write_report(
         What :func:`churnguard.scoring.score` returned.
     out_html : path
         Where to write the page.
-    models : dict of task -> RegisteredModel or ChurnModel, optional
-        The models scored with; their stored training reference is the drift baseline.
+    models : dict of task -> ModelArtifact or ChurnModel, optional
+        The models scored with; their stored training reference
+        (``ModelArtifact.drift_reference``) is the drift baseline.
     reference : dict of task -> (feature -> reference bins), optional
-        A drift baseline to use instead of the models' own (``ChurnModel.reference_``
-        layout).
+        A drift baseline to use instead of the models' own (the
+        :func:`churnguard.drift.reference` layout).
 
     Returns
     -------

@@ -207,7 +207,7 @@ def score(
         suppression.
     as_of : Timestamp
         Scoring date: features use events strictly before it.
-    models : dict of task -> RegisteredModel or ChurnModel
+    models : dict of task -> ModelArtifact or ChurnModel
         One entry per task that has a model; a missing (or ``None``) task gets empty
         probability columns.
     rules : OutreachRules, optional

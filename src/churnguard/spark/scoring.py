@@ -518,7 +518,7 @@ def score_spark(
     as_of : Timestamp or str
         Scoring date: features use events strictly before it.
     models : dict of task -> model, list of model URIs, or None
-        Loaded models (``RegisteredModel`` or ``ChurnModel``), model URIs, or None
+        Loaded models (``ModelArtifact`` or ``ChurnModel``), model URIs, or None
         for each task's registered champion in `tracking_uri`.
     rules : OutreachRules, optional
         Defaults to the packaged ``outreach.toml``.

@@ -1,24 +1,21 @@
-"""Training: ChurnModel (calibrated LightGBM), honest evaluation, MLflow tracking and registry."""
+"""Training: ChurnModel (calibrated LightGBM), honest evaluation, MLflow tracking and registry.
 
+A run goes plan (cutoffs, training set) -> fit (fit, evaluate) -> promotion (a pure
+decision) -> registry (log, register, alias); :func:`train_task` runs them in order.
+"""
+
+from churnguard.drift import reference_shares
 from churnguard.training.artifact import ModelArtifact, as_artifact, load_models
 from churnguard.training.evaluation import classification_metrics
-from churnguard.training.model import ChurnModel, SchemaMismatchError, calibrate, reference_shares
+from churnguard.training.model import ChurnModel, SchemaMismatchError, calibrate
+from churnguard.training.pipeline import TrainResult, train_frame, train_task
+from churnguard.training.promotion import promotion_decision
+from churnguard.training.registry import default_tracking_uri, load_task_model, model_name
 from churnguard.training.splits import TimeSplit, cut_tables, stratified_split, time_split
-from churnguard.training.tracking import (
-    RegisteredModel,
-    TrainResult,
-    default_tracking_uri,
-    load_task_model,
-    model_name,
-    promotion_decision,
-    train_frame,
-    train_task,
-)
 
 __all__ = [
     "ChurnModel",
     "ModelArtifact",
-    "RegisteredModel",
     "SchemaMismatchError",
     "TimeSplit",
     "TrainResult",

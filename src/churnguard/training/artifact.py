@@ -1,22 +1,30 @@
 """What scoring needs from a trained model, as one typed thing.
 
-A :class:`ModelArtifact` travels from the loaders (:func:`load_task_model`,
+A :class:`ModelArtifact` travels from training and the loaders (:func:`load_task_model`,
 :func:`load_models`) to scoring and the report: the estimator, the feature set it was
 trained on, the feature catalogue the reasons are worded from, the training window,
 the drift reference and where it came from in the registry. The estimator stays a
-plain scikit-learn estimator.
+plain scikit-learn estimator; what training knows about it is saved beside its own
+files, as ``artifact.json`` (:meth:`ModelArtifact.save`, and in the logged MLflow model).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from churnguard.config import TASKS, FeatureSet
 
-__all__ = ["ModelArtifact", "as_artifact", "load_models"]
+__all__ = ["ARTIFACT_FILE", "ModelArtifact", "as_artifact", "from_metadata", "load_models"]
+
+ARTIFACT_FILE = "artifact.json"
+ARTIFACT_VERSION = 1
+# Keys that models saved before artifact.json kept in schema.json, beside the estimator's own.
+_LEGACY_KEYS = ("task", "horizon_days", "feature_set", "catalogue", "training_window", "as_of")
 
 
 @dataclass(frozen=True)
@@ -36,20 +44,32 @@ class ModelArtifact:
     training_window : dict
         The cutoffs the model was trained, validated and evaluated on.
     drift_reference : dict
-        Per feature, the training distribution (bins and shares) for the PSI check.
+        Per feature, the training distribution (bins and shares) for the PSI check
+        (:func:`churnguard.drift.reference`).
     name, version, run_id, uri : str or None
         Registry identity.
+    horizon_days : int or None
+        Label horizon the model predicts over.
+    label : str or None
+        Label definition trained on (``"auto"``, ``"supplied"``, ...).
+    as_of : str or None
+        The date training was run as of (None: the end of the data).
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, tempfile
     >>> from churnguard.training import ChurnModel
     >>> X = pd.DataFrame({"x": np.arange(200.0)})
     >>> y = (X["x"] > 100).astype(int)
     >>> model = ChurnModel(params={"n_estimators": 5, "min_child_samples": 5}, calibration="none").fit(X, y)
-    >>> artifact = as_artifact(model, task="churn")
+    >>> artifact = ModelArtifact(model, task="churn", training_window={"holdout": "2024-01-01"})
     >>> artifact.task, artifact.feature_names
     ('churn', ['x'])
+    >>> folder = artifact.save(tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())
+    ['artifact.json', 'model.txt', 'schema.json']
+    >>> ModelArtifact.load(folder).training_window
+    {'holdout': '2024-01-01'}
     """
 
     estimator: Any
@@ -62,6 +82,9 @@ class ModelArtifact:
     version: str | None = None
     run_id: str | None = None
     uri: str | None = None
+    horizon_days: int | None = None
+    label: str | None = None
+    as_of: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -78,38 +101,92 @@ class ModelArtifact:
             "trained_window": self.training_window or None,
         }
 
+    def metadata(self) -> dict[str, Any]:
+        """The training metadata as plain JSON values: the content of ``artifact.json``."""
+        return {
+            "artifact_version": ARTIFACT_VERSION,
+            "task": self.task,
+            "horizon_days": self.horizon_days,
+            "label": self.label,
+            "as_of": self.as_of,
+            "feature_set": None if self.feature_set is None else self.feature_set.to_dict(),
+            "catalogue": None if self.catalogue is None else json.loads(self.catalogue.to_json(orient="records")),
+            "training_window": dict(self.training_window),
+            "drift_reference": dict(self.drift_reference),
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the estimator's files and ``artifact.json`` into `directory`; returns it."""
+        directory = self.estimator.save(directory)
+        (directory / ARTIFACT_FILE).write_text(json.dumps(self.metadata(), indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ModelArtifact":
+        """Read a folder written by :meth:`save` (or by ``ChurnModel.save``: no metadata then)."""
+        from churnguard.training.model import ChurnModel
+
+        directory = Path(directory)
+        estimator = ChurnModel.load(directory)
+        path = directory / ARTIFACT_FILE
+        meta = json.loads(path.read_text()) if path.exists() else _legacy_metadata(directory / "schema.json")
+        return from_metadata(estimator, meta)
+
+
+def from_metadata(estimator, meta: dict[str, Any]) -> ModelArtifact:
+    """An artifact of `estimator` from the plain values of :meth:`ModelArtifact.metadata`.
+
+    Examples
+    --------
+    >>> artifact = from_metadata(None, {"task": "churn", "catalogue": [{"name": "x", "direction": "up"}]})
+    >>> artifact.task, list(artifact.catalogue["name"])
+    ('churn', ['x'])
+    """
+    fs = meta.get("feature_set")
+    catalogue = meta.get("catalogue")
+    return ModelArtifact(
+        estimator=estimator,
+        task=meta.get("task"),
+        feature_set=None if fs is None else FeatureSet.from_dict(fs, "feature set stored with the model"),
+        catalogue=None if catalogue is None else pd.DataFrame(catalogue),
+        training_window=dict(meta.get("training_window") or {}),
+        drift_reference=dict(meta.get("drift_reference") or {}),
+        horizon_days=meta.get("horizon_days"),
+        label=meta.get("label"),
+        as_of=meta.get("as_of"),
+    )
+
+
+def _legacy_metadata(schema_json: Path) -> dict[str, Any]:
+    """Training metadata of a model saved before artifact.json (it rode in schema.json)."""
+    schema = json.loads(schema_json.read_text())
+    meta = {k: schema[k] for k in _LEGACY_KEYS if k in schema}
+    if "reference" in schema:
+        meta["drift_reference"] = schema["reference"]
+    return meta
+
 
 def as_artifact(model, *, task: str | None = None) -> ModelArtifact:
-    """`model` as a :class:`ModelArtifact`: an artifact as it is, an estimator wrapped.
+    """`model` as a :class:`ModelArtifact`: an artifact as it is, a bare estimator wrapped.
 
-    A bare estimator (``ChurnModel`` fitted by hand, or loaded from its files) gets the
-    metadata its saved schema carries, if any.
+    A bare estimator carries no training metadata: its artifact has no feature set,
+    catalogue or drift reference (scoring then builds the default feature set).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from churnguard.training import ChurnModel
+    >>> X = pd.DataFrame({"x": np.arange(200.0)})
+    >>> model = ChurnModel(params={"n_estimators": 5}, calibration="none").fit(X, (X["x"] > 100).astype(int))
+    >>> artifact = as_artifact(model, task="churn")
+    >>> artifact.task, artifact.feature_set, artifact.drift_reference
+    ('churn', None, {})
+    >>> as_artifact(artifact) is artifact
+    True
     """
     if isinstance(model, ModelArtifact):
         return model
-    from churnguard.training.tracking import RegisteredModel
-
-    entry = model if isinstance(model, RegisteredModel) else None
-    estimator = entry.model if entry is not None else model
-    meta = dict(getattr(estimator, "metadata_", {}) or {})
-    fs = meta.get("feature_set")
-    if fs is not None and not isinstance(fs, FeatureSet):
-        fs = FeatureSet.from_dict(fs, "feature set stored with the model")
-    catalogue = meta.get("catalogue")
-    if catalogue is not None and not isinstance(catalogue, pd.DataFrame):
-        catalogue = pd.DataFrame(catalogue)
-    return ModelArtifact(
-        estimator=estimator,
-        task=(entry.task if entry is not None else None) or task or meta.get("task"),
-        feature_set=fs,
-        catalogue=catalogue,
-        training_window=dict(meta.get("training_window") or {}),
-        drift_reference=dict(getattr(estimator, "reference_", {}) or {}),
-        name=entry.name if entry is not None else None,
-        version=None if entry is None or entry.version is None else str(entry.version),
-        run_id=entry.run_id if entry is not None else None,
-        uri=entry.uri if entry is not None else None,
-    )
+    return ModelArtifact(estimator=model, task=task)
 
 
 def load_models(
@@ -127,12 +204,12 @@ def load_models(
     >>> load_models(tracking_uri=uri)  # an empty registry: nothing to score with
     {}
     """
-    from churnguard.training.tracking import load_task_model
+    from churnguard.training.registry import load_task_model
 
     models: dict[str, ModelArtifact] = {}
     if model_uris:
         for uri in model_uris:
-            artifact = as_artifact(load_task_model(None, tracking_uri=tracking_uri, model_uri=uri))
+            artifact = load_task_model(None, tracking_uri=tracking_uri, model_uri=uri)
             if artifact.task not in TASKS:
                 raise ValueError(f"model {uri}: cannot tell which task it predicts (got {artifact.task!r})")
             if artifact.task in models:
@@ -140,7 +217,7 @@ def load_models(
             models[artifact.task] = artifact
         return models
     for task in TASKS:
-        entry = load_task_model(task, tracking_uri=tracking_uri)
-        if entry is not None:
-            models[task] = as_artifact(entry)
+        artifact = load_task_model(task, tracking_uri=tracking_uri)
+        if artifact is not None:
+            models[task] = artifact
     return models

@@ -1,9 +1,10 @@
 """ChurnModel: LightGBM with native categoricals, calibrated probabilities, exact TreeSHAP.
 
 The model is stored as LightGBM's own text format (``model.txt``) next to a JSON
-schema (``schema.json``) holding the feature list, dtypes, category lists, the
-calibration map as plain numbers and the training reference distribution. Loading
-never unpickles anything.
+schema (``schema.json``) holding the feature list, dtypes, category lists and the
+calibration map as plain numbers. Loading never unpickles anything. What training
+knows about the model (task, feature set, drift reference...) lives beside it, in
+:class:`churnguard.training.ModelArtifact`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from churnguard.features.engine import threads
 SCHEMA_VERSION = 1
 # Batches from this size are predicted with churnguard.treeshap's compiled kernel.
 FAST_PREDICT_MIN_ROWS = 20_000
-N_REFERENCE_BINS = 10
 
 # Sklearn-style names in models/*.toml mapped to LightGBM's native parameter names, so the
 # stored model text and the MLflow params show one spelling.
@@ -112,56 +112,6 @@ def _category_values(series: pd.Series) -> list[str]:
     return values
 
 
-def _reference(series: pd.Series, kind: str, categories: list[str] | None) -> dict[str, Any]:
-    """Binned share of the training rows, the baseline for drift (PSI) at scoring time."""
-    n = max(len(series), 1)
-    missing = float(series.isna().sum()) / n
-    if kind == "category":
-        counts = series.astype("string").value_counts()
-        return {
-            "kind": "category",
-            "categories": list(categories or []),
-            "shares": [float(counts.get(c, 0)) / n for c in categories or []],
-            "missing_share": missing,
-        }
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
-    values = values[~np.isnan(values)]
-    edges: list[float] = []
-    if len(values):
-        qs = np.quantile(values, np.linspace(0, 1, N_REFERENCE_BINS + 1)[1:-1])
-        edges = [float(e) for e in np.unique(qs)]
-    return {
-        "kind": "numeric",
-        "edges": edges,
-        "shares": [float(s) / n for s in np.bincount(np.digitize(values, edges), minlength=len(edges) + 1)],
-        "missing_share": missing,
-    }
-
-
-def reference_shares(values: pd.Series, reference: dict[str, Any]) -> tuple[list[float], float]:
-    """Shares of `values` in the bins of one feature's training reference, and the missing share.
-
-    Numeric bins are ``np.digitize(values, edges)``: ``(-inf, e0), [e0, e1), ..., [ek, inf)``;
-    category bins follow ``reference["categories"]`` (unknown values count in no bin).
-    Shares are over all rows, so bins plus ``missing_share`` sum to 1 for numeric features.
-
-    Examples
-    --------
-    >>> ref = {"kind": "numeric", "edges": [1.0, 2.0], "shares": [0.25, 0.25, 0.5], "missing_share": 0.0}
-    >>> reference_shares(pd.Series([0.0, 1.5, 2.0, np.nan]), ref)
-    ([0.25, 0.25, 0.25], 0.25)
-    """
-    n = max(len(values), 1)
-    missing = float(values.isna().sum()) / n
-    if reference["kind"] == "category":
-        counts = values.astype("string").value_counts()
-        return [float(counts.get(c, 0)) / n for c in reference["categories"]], missing
-    x = values.to_numpy(dtype="float64", na_value=np.nan)
-    x = x[~np.isnan(x)]
-    edges = reference["edges"]
-    return [float(s) / n for s in np.bincount(np.digitize(x, edges), minlength=len(edges) + 1)], missing
-
-
 class ChurnModel(ClassifierMixin, BaseEstimator):
     """Calibrated LightGBM classifier for one task, with exact TreeSHAP contributions.
 
@@ -197,10 +147,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         or ``{"method": "none"}``; applied to the raw margin.
     best_iteration_ : int
         Number of trees kept (early stopping on the validation rows).
-    reference_ : dict
-        Feature -> binned training distribution (see :func:`reference_shares`).
-    metadata_ : dict
-        Free-form facts stored with the model (task, feature set, catalogue, training window).
 
     Examples
     --------
@@ -285,8 +231,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             self.calibration_ = _fit_calibration(
                 self.calibration, self.predict_margin(X_cal), self._check_y(y_cal, len(X_cal), "y_cal")
             )
-        self.reference_ = {c: _reference(X[c], self.dtypes_[c], self.categories_.get(c)) for c in self.feature_names_in_}
-        self.metadata_: dict[str, Any] = {}
         return self
 
     @staticmethod
@@ -400,20 +344,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """Class 1 where the calibrated probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype("int64")
 
-    @property
-    def feature_set_(self):
-        """The resolved :class:`~churnguard.config.FeatureSet` the model was trained on.
-
-        Build scoring features with it so the columns match exactly; None for a model
-        fitted outside :func:`~churnguard.training.train_task`.
-        """
-        from churnguard.config import FeatureSet
-
-        raw = getattr(self, "metadata_", {}).get("feature_set")
-        if raw is None or isinstance(raw, FeatureSet):
-            return raw
-        return FeatureSet.from_dict(raw, "feature set stored with the model")
-
     def booster_dump(self) -> dict[str, Any]:
         """LightGBM's JSON dump of the trees kept (input of an external TreeSHAP)."""
         check_is_fitted(self, "booster_")
@@ -460,8 +390,6 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 "random_state": self.random_state,
             },
             "lightgbm_params": self.params_,
-            "reference": self.reference_,
-            **{k: v for k, v in self.metadata_.items()},
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -480,7 +408,12 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def from_files(cls, model_txt: str | Path, schema_json: str | Path) -> "ChurnModel":
-        """Read a model from its two files, wherever they live (e.g. MLflow artifacts)."""
+        """Read a model from its two files, wherever they live (e.g. MLflow artifacts).
+
+        Keys of ``schema.json`` other than the estimator's own (training metadata that
+        models saved before :class:`~churnguard.training.ModelArtifact` carried there)
+        are left for :meth:`ModelArtifact.load` to read.
+        """
         schema = json.loads(Path(schema_json).read_text())
         init = schema["init_params"]
         model = cls(
@@ -495,11 +428,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         model.calibration_ = schema["calibration"]
         model.best_iteration_ = int(schema["best_iteration"])
         model.params_ = schema["lightgbm_params"]
-        model.reference_ = schema["reference"]
         model.classes_ = np.array([0, 1])
-        known = {"schema_version", "features", "dtypes", "categories", "calibration", "best_iteration",
-                 "init_params", "lightgbm_params", "reference"}
-        model.metadata_ = {k: v for k, v in schema.items() if k not in known}
         return model
 
 

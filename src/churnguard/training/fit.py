@@ -1,0 +1,226 @@
+"""Fit a task's model on a stacked training frame and judge it on the held-out rows.
+
+Metrics against the rule and logistic baselines (and the oracle on synthetic data),
+SHAP importance, the drift reference of the training rows. No MLflow here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from churnguard import drift
+from churnguard.config import ModelSpec
+from churnguard.training import evaluation as ev
+from churnguard.training.model import ChurnModel
+from churnguard.training.plan import split_parts
+from churnguard.training.splits import TimeSplit
+
+__all__ = ["ID_COLUMNS", "Evaluation", "fit_and_evaluate", "model_features"]
+
+ID_COLUMNS = ("customer_id", "cutoff", "label")
+SHAP_SAMPLE_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A fitted model and how it did on the held-out rows.
+
+    Attributes
+    ----------
+    model : ChurnModel
+    features : list of str
+        The model's input columns.
+    metrics : dict
+        ``model_*``, ``rule_*``, ``logistic_*`` (and ``oracle_*``) held-out metrics, ``best_iteration``.
+    rows : dict
+        Row and positive counts of train, valid and held-out parts.
+    training_window : dict
+        Train, valid and held-out cutoffs as ISO dates (and whether an embargo separates them).
+    top_features : list of (str, float)
+        Features by mean absolute SHAP value on a held-out sample, largest first.
+    heuristic_feature : str or None
+        The rule baseline's feature.
+    shap_importance : Series
+        Mean absolute SHAP value per feature, largest first.
+    test : DataFrame
+        The held-out rows (ids, cutoff, features, label).
+    probability : ndarray
+        The model's held-out probabilities.
+    scores : dict of str to ndarray
+        Held-out scores to plot: model, logistic, rule and oracle where known.
+    drift_reference : dict
+        The training rows' distribution per feature (:func:`churnguard.drift.reference`).
+    example : DataFrame
+        The first training rows, the logged model's input example.
+    """
+
+    model: ChurnModel
+    features: list[str]
+    metrics: dict[str, float]
+    rows: dict[str, int]
+    training_window: dict[str, Any]
+    top_features: list[tuple[str, float]]
+    heuristic_feature: str | None
+    shap_importance: pd.Series
+    test: pd.DataFrame
+    probability: np.ndarray
+    scores: dict[str, np.ndarray]
+    drift_reference: dict[str, Any]
+    example: pd.DataFrame
+
+    def held_out_metrics(self) -> dict[str, float]:
+        """The model's own held-out metrics without the ``model_`` prefix (what promotion compares)."""
+        return {k[len("model_"):]: v for k, v in self.metrics.items() if k.startswith("model_")}
+
+
+def model_features(frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> list[str]:
+    """Feature columns the model sees: everything but ids, cutoff, label and context columns.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame(columns=["customer_id", "cutoff", "a", "ctx", "label"])
+    >>> cat = pd.DataFrame({"name": ["a", "ctx"], "model_input": [True, False]})
+    >>> model_features(frame, cat)
+    ['a']
+    """
+    context = set()
+    if catalogue is not None and "model_input" in catalogue:
+        context = set(catalogue.loc[~catalogue["model_input"].astype(bool), "name"])
+    return [c for c in frame.columns if c not in ID_COLUMNS and c not in context]
+
+
+def fit_and_evaluate(
+    frame: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    split: TimeSplit | None,
+    catalogue: pd.DataFrame | None = None,
+    truth: pd.DataFrame | None = None,
+    log: Callable[[str], Any] = print,
+) -> Evaluation:
+    """Fit on the train rows, early-stop and calibrate on the valid rows, judge on the held-out rows.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        customer_id, cutoff, features, label (a stacked training set).
+    spec : ModelSpec
+    split : TimeSplit or None
+        None means one snapshot: a stratified split of customers.
+    catalogue : DataFrame, optional
+        Feature catalogue: context columns are left out, the rule's direction read.
+    truth : DataFrame, optional
+        Synthetic truth (customer_id, as_of, <task>_probability) for the oracle AUC.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from churnguard.config import load_model_spec
+    >>> from churnguard.training.splits import time_split
+    >>> rng = np.random.default_rng(0)
+    >>> cutoffs = pd.date_range("2023-01-01", periods=6, freq="MS")
+    >>> frame = pd.concat([pd.DataFrame({"customer_id": [f"c{i}" for i in range(300)], "cutoff": c,
+    ...                                  "purchases_days_since_last": rng.exponential(60, 300)})
+    ...                    for c in cutoffs], ignore_index=True)
+    >>> frame["label"] = (frame["purchases_days_since_last"] + rng.normal(0, 40, len(frame)) > 90).astype(int)
+    >>> spec = replace(load_model_spec(task="churn"), horizon_days=31, lightgbm={"n_estimators": 20})
+    >>> result = fit_and_evaluate(frame, spec, split=time_split(cutoffs, horizon_days=31), log=lambda s: None)
+    >>> result.heuristic_feature, result.rows["holdout"], result.metrics["model_roc_auc"] > 0.7
+    ('purchases_days_since_last', 300, True)
+    """
+    features = model_features(frame, catalogue)
+    parts = split_parts(frame, split, random_state=spec.seed)
+    # One copy of the (large) training rows, features only: the stacked frame can run to GBs.
+    is_train = parts == "train"
+    X_train, y_train = frame.loc[is_train, features], frame["label"].to_numpy()[is_train]
+    valid, test = frame[parts == "valid"], frame[parts == "test"]
+    for name, labels in (("train", y_train), ("valid", valid["label"]), ("held-out", test["label"])):
+        if len(np.unique(labels)) < 2:
+            raise ValueError(f"{spec.task}: the {name} rows hold a single class ({len(labels)} rows); "
+                             "need more history or customers")
+    rows = {"train": len(X_train), "valid": len(valid), "holdout": len(test),
+            "train_positives": int(y_train.sum()), "holdout_positives": int(test["label"].sum())}
+    log(f"{spec.task}: training on {rows['train']:,} rows ({rows['train_positives']:,} positive), "
+        f"early-stopping/calibrating on {rows['valid']:,}, reporting on {rows['holdout']:,}")
+
+    model = ChurnModel(params=spec.lightgbm, calibration=spec.calibration, random_state=spec.seed)
+    model.fit(X_train, y_train, X_valid=valid[features], y_valid=valid["label"])
+    reference = drift.reference(X_train, model.dtypes_, model.categories_)
+
+    X_test, y_test = test[features], test["label"].to_numpy()
+    probability = model.predict_proba(X_test)[:, 1]
+    heuristic = ev.choose_heuristic_feature(spec.task, features, catalogue)
+    rule = None
+    if heuristic is not None:
+        rule = ev.RuleBaseline(heuristic, _direction(catalogue, heuristic)).fit(X_train).score(test)
+    logistic = ev.predict_logistic(ev.logistic_baseline(X_train, y_train, random_state=spec.seed), X_test)
+    oracle, oracle_rows = _oracle(truth, test, spec.task, log)
+    metrics = ev.evaluation_report(y_test, probability, rule=rule, logistic=logistic)
+    if oracle is not None:
+        m_rows = ev.classification_metrics(y_test[oracle_rows], probability[oracle_rows])
+        o = ev.classification_metrics(y_test[oracle_rows], oracle)
+        metrics.update(oracle_roc_auc=o["roc_auc"], oracle_pr_auc=o["pr_auc"],
+                       oracle_rows=int(oracle_rows.sum()),
+                       share_of_oracle_auc=m_rows["roc_auc"] / o["roc_auc"])
+    metrics["best_iteration"] = model.best_iteration_
+
+    sample = X_test.sample(min(SHAP_SAMPLE_ROWS, len(X_test)), random_state=spec.seed) if len(X_test) else X_test
+    shap_importance = model.contributions(sample).drop(columns="bias").abs().mean().sort_values(ascending=False)
+
+    scores = {"model": probability, "logistic": logistic}
+    if rule is not None:
+        scores["rule"] = rule
+    if oracle is not None:
+        # Plot the oracle on all held-out rows it covers; other curves use every held-out row.
+        scores_o = np.full(len(y_test), np.nan)
+        scores_o[oracle_rows] = oracle
+        if oracle_rows.all():
+            scores["oracle"] = scores_o
+    return Evaluation(
+        model=model, features=features, metrics=metrics, rows=rows,
+        training_window=_training_window(split, frame),
+        top_features=[(str(k), float(v)) for k, v in shap_importance.items()],
+        heuristic_feature=heuristic, shap_importance=shap_importance, test=test,
+        probability=probability, scores=scores, drift_reference=reference, example=X_train.head(5),
+    )
+
+
+def _direction(catalogue: pd.DataFrame | None, feature: str) -> str:
+    if catalogue is None or "direction" not in catalogue:
+        return "up"
+    hit = catalogue.loc[catalogue["name"] == feature, "direction"]
+    return str(hit.iloc[0]) if len(hit) else "up"
+
+
+def _training_window(split: TimeSplit | None, frame: pd.DataFrame) -> dict[str, Any]:
+    if split is None:
+        when = str(pd.Timestamp(frame["cutoff"].max()).date()) if "cutoff" in frame and len(frame) else None
+        return {"train": [when], "valid": when, "holdout": when}
+    return {"train": [str(c.date()) for c in split.train], "valid": str(split.valid.date()),
+            "holdout": str(split.holdout.date()), "embargo": split.embargo}
+
+
+def _oracle(truth, test: pd.DataFrame, task: str, log) -> tuple[np.ndarray | None, np.ndarray]:
+    """Truth probability for the held-out rows it covers (matched on customer and cutoff)."""
+    none = np.zeros(len(test), dtype=bool)
+    column = f"{task}_probability"
+    if truth is None or column not in truth:
+        return None, none
+    t = truth[["customer_id", "as_of", column]].copy()
+    t["customer_id"] = t["customer_id"].astype("str")
+    t["as_of"] = pd.to_datetime(t["as_of"]).astype("datetime64[us]")
+    keys = pd.DataFrame({"customer_id": test["customer_id"].astype("str").to_numpy(),
+                         "as_of": pd.to_datetime(test["cutoff"]).astype("datetime64[us]").to_numpy()})
+    merged = keys.merge(t.drop_duplicates(["customer_id", "as_of"]), on=["customer_id", "as_of"], how="left")
+    covered = merged[column].notna().to_numpy()
+    if not covered.any():
+        log(f"{task}: truth has no rows at the held-out cutoff; oracle AUC skipped")
+        return None, none
+    y = test["label"].to_numpy()[covered]
+    if len(np.unique(y)) < 2:
+        return None, none
+    return merged.loc[covered, column].to_numpy(dtype="float64"), covered
