@@ -324,12 +324,13 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     check_output_file(out)
     data = _local_dir(data)
     from churnguard.features import build_features
-    from churnguard.io import write_table
+    from churnguard.io import categories_as_text, write_table
 
     loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
-    write_table(frame, out)
+    # Categories as text: the file is also what the registered pyfunc model reads (README).
+    write_table(categories_as_text(frame), out)
     _echo(quiet, f"{len(frame):,} customers x {frame.shape[1] - 1} features -> {out}")
     return EXIT_OK
 

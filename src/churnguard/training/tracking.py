@@ -488,6 +488,7 @@ def _log_run(uri, spec, result, model, X_train, tmp: Path, catalogue, fs_dict, s
     from mlflow.models import infer_signature
 
     from churnguard.training import pyfunc
+    from churnguard.training.describe import version_description
 
     experiment = model_name(spec.task)
     client = mlflow.MlflowClient()
@@ -530,6 +531,7 @@ def _log_run(uri, spec, result, model, X_train, tmp: Path, catalogue, fs_dict, s
         client.set_registered_model_alias(name, alias, version)
         client.set_model_version_tag(name, version, "holdout_cutoff", result.cutoffs["holdout"])
         client.set_model_version_tag(name, version, "promotion", reason)
+        client.update_model_version(name, version, description=version_description(spec, result, reason))
         mlflow.set_tag("promotion", reason)
         if champion.metrics is not None:
             mlflow.log_metrics({f"champion_{k}": float(v) for k, v in champion.metrics.items() if _finite(v)})
