@@ -165,6 +165,14 @@ def _load_models(model_uris: tuple[str, ...], tracking_uri: str | None) -> dict:
     return models
 
 
+def _config(option: str, loader, path, **kwargs):
+    """Load a TOML config named by `option`; a bad file is bad input naming the option and the file."""
+    try:
+        return loader(path, **kwargs)
+    except (ValueError, TypeError) as err:  # TOMLDecodeError is a ValueError; unknown keys, bad values too
+        raise BadInput(f"{option} {path}: {err}") from None
+
+
 def _first_line(err: BaseException) -> str:
     text = getattr(err, "message", None) or str(err)
     return text.strip().splitlines()[0] if text.strip() else type(err).__name__
@@ -301,7 +309,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     if list_:
         from churnguard.features import feature_catalogue
 
-        fs = load_feature_set(feature_set)
+        fs = _config("--feature-set", load_feature_set, feature_set)
         tables = _load(_local_dir(data), quiet, drop_duplicates=drop_duplicates)[0].tables if data else None
         when = as_of
         if tables is not None and when is None:
@@ -315,7 +323,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     missing = [flag for flag, value in (("--data", data), ("--as-of", as_of), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
-    fs = load_feature_set(feature_set)
+    fs = _config("--feature-set", load_feature_set, feature_set)
     if engine == "spark":
         from churnguard.spark import features_command_spark
 
@@ -353,7 +361,7 @@ def train(data, task, as_of, horizon, spec, strict, drop_duplicates, stale_after
 
     from churnguard.config import load_model_spec
 
-    model_spec = load_model_spec(spec) if spec else load_model_spec(task=task)
+    model_spec = _config("--spec", load_model_spec, spec) if spec else load_model_spec(task=task)
     if model_spec.task != task:
         raise BadInput(f"--spec {spec} is for task {model_spec.task!r}, not {task!r}")
     if horizon:
@@ -374,9 +382,14 @@ def train(data, task, as_of, horizon, spec, strict, drop_duplicates, stale_after
         if not quiet and not message.startswith(_SUMMARY_MESSAGES):
             click.echo(message, err=True)
 
-    with _quiet_mlflow(quiet):
-        result = train_task(loaded.tables, model_spec, as_of=as_of, tracking_uri=tracking_uri, truth=truth,
-                            progress=not quiet, log=log)
+    from churnguard.training import NotEnoughHistory
+
+    try:
+        with _quiet_mlflow(quiet):
+            result = train_task(loaded.tables, model_spec, as_of=as_of, tracking_uri=tracking_uri, truth=truth,
+                                progress=not quiet, log=log)
+    except NotEnoughHistory as err:
+        raise BadInput(f"train --task {task} on {data}: {err}") from None
     click.echo(result.summary())
     return EXIT_OK
 
@@ -429,7 +442,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, dr
     check_output_file(out)
     from churnguard.config import load_outreach_rules
 
-    outreach_rules = load_outreach_rules(rules)
+    outreach_rules = _config("--rules", load_outreach_rules, rules)
     if engine == "spark":
         if explain_all:
             raise click.UsageError("--explain-all is not available with --engine spark")

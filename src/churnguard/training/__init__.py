@@ -3,7 +3,7 @@
 from churnguard.training.artifact import ModelArtifact, as_artifact, load_models
 from churnguard.training.evaluation import classification_metrics
 from churnguard.training.model import ChurnModel, SchemaMismatchError, calibrate, reference_shares
-from churnguard.training.splits import TimeSplit, cut_tables, stratified_split, time_split
+from churnguard.training.splits import NotEnoughHistory, TimeSplit, cut_tables, stratified_split, time_split
 from churnguard.training.tracking import (
     RegisteredModel,
     TrainResult,
@@ -18,6 +18,7 @@ from churnguard.training.tracking import (
 __all__ = [
     "ChurnModel",
     "ModelArtifact",
+    "NotEnoughHistory",
     "RegisteredModel",
     "SchemaMismatchError",
     "TimeSplit",

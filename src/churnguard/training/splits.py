@@ -65,6 +65,10 @@ def cut_tables(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str
     return out
 
 
+class NotEnoughHistory(ValueError):
+    """The data covers too short a period (or too few customers) to split it honestly."""
+
+
 def time_split(cutoffs, *, horizon_days: int, n_train: int | None = None) -> TimeSplit:
     """Newest cutoff = holdout; newest cutoff whose label window ends by the holdout = valid.
 
@@ -81,7 +85,7 @@ def time_split(cutoffs, *, horizon_days: int, n_train: int | None = None) -> Tim
     """
     cutoffs = sorted(pd.Timestamp(c) for c in set(cutoffs))
     if len(cutoffs) < 3:
-        raise ValueError(
+        raise NotEnoughHistory(
             f"need at least 3 label cutoffs (train, validation, held-out), got {len(cutoffs)}: "
             "the data covers too short a period for this horizon"
         )
