@@ -69,8 +69,11 @@ def _quiet_mlflow(quiet: bool):
     """
     import mlflow  # noqa: F401  (MLflow sets its loggers' levels on import: import first, then quiet them)
 
-    previous_bar = os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    # Progress bars of artifact transfers, and the run/experiment links MLflow writes to
+    # stdout when a run against a server ends (the summary names the run).
+    settings = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -81,10 +84,11 @@ def _quiet_mlflow(quiet: bool):
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-        if previous_bar is None:
-            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
-        else:
-            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = previous_bar
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _handle_errors(command):
