@@ -91,23 +91,31 @@ def _quiet_mlflow(quiet: bool):
                 os.environ[name] = value
 
 
+# Bad-input exception types by module: looked up only once raised, so that a command
+# refused up front (a wrong --out) never pays for importing training or validation.
+_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"))
+
+
+def _is_bad_input(err: BaseException) -> bool:
+    if isinstance(err, BadInput):
+        return True
+    for module, name in _BAD_INPUT_TYPES:
+        loaded = sys.modules.get(module)  # an instance of the type means its module is loaded
+        if loaded is not None and isinstance(err, getattr(loaded, name)):
+            return True
+    return False
+
+
 def _handle_errors(command):
     """Map known bad-input exceptions to exit code 2 with a clean message."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from churnguard.validation import ValidationError
-
-        known = (ValidationError, BadInput)
-        try:
-            from churnguard.training import SchemaMismatchError
-
-            known = known + (SchemaMismatchError,)
-        except ImportError:  # training extra not importable: nothing to map
-            pass
         try:
             code = command(*args, **kwargs)
-        except known as err:
+        except Exception as err:
+            if not _is_bad_input(err):
+                raise
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(code or EXIT_OK)
