@@ -290,14 +290,14 @@ def validate(data: Path, drop_duplicates: bool, strict: bool, quiet: bool) -> in
     """Check a data directory against the data contract and report problems."""
     from churnguard.validation import summarize
 
-    result, _ = _load(data, quiet, drop_duplicates=drop_duplicates)
+    result, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
     if not quiet:
-        click.echo(summarize(result))
-    elif result.warnings:
-        for problem in result.warnings:
-            _warn(str(problem))
-    if strict and result.warnings:
-        raise BadInput(f"--strict: {len(result.warnings)} warning(s) about the input")
+        click.echo(summarize(result))  # the warnings are part of the report
+    else:
+        for message in messages:
+            _warn(message)
+    if strict and messages:
+        raise BadInput(f"--strict: {len(messages)} warning(s) about the input")
     return EXIT_OK
 
 
