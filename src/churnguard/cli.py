@@ -182,7 +182,9 @@ def _config(option: str, loader, path, **kwargs):
     try:
         return loader(path, **kwargs)
     except (ValueError, TypeError) as err:  # TOMLDecodeError is a ValueError; unknown keys, bad values too
-        raise BadInput(f"{option} {path}: {err}") from None
+        text = str(err)
+        # The config loaders name the file themselves; say it once.
+        raise BadInput(f"{option} {text}" if text.startswith(str(path)) else f"{option} {path}: {text}") from None
 
 
 def _first_line(err: BaseException) -> str:
