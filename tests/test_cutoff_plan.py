@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnguard.labels import plan_cutoffs
-from churnguard.training.splits import InsufficientHistoryError, choose_evaluation
+from churnguard.training.splits import NotEnoughHistory, choose_evaluation
 
 
 def _subscription_world(start: str, days: int, n: int = 60, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -107,5 +107,5 @@ def test_too_few_positives_for_any_evaluation_is_an_insufficient_history_error()
     frame = _stacked(1, n_customers=30)
     frame["label"] = 0
     frame.loc[0, "label"] = 1
-    with pytest.raises(InsufficientHistoryError, match="1 positive"):
+    with pytest.raises(NotEnoughHistory, match="1 positive"):
         choose_evaluation(frame, horizon_days=30)

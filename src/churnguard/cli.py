@@ -17,6 +17,9 @@ from pathlib import Path
 
 import click
 
+from churnguard.cli_options import IsoDate, check_output_file
+from churnguard.freshness import STALE_AFTER_DAYS
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -58,31 +61,49 @@ class _DropBanners:
 
 @contextlib.contextmanager
 def _quiet_mlflow(quiet: bool):
-    """Under --quiet, silence MLflow's progress bars, INFO logs and registry banners.
+    """Keep MLflow's progress bars, INFO logs and registry banners out of churnguard's output.
 
-    Warnings and errors still reach stderr: only INFO logging and known banners go.
+    Always, not only under --quiet: churnguard says what was registered and loaded in its
+    own words, once. MLflow's warnings and errors still reach stderr; the settings are
+    restored afterwards (the CLI also runs in-process, in tests and notebooks).
     """
-    if not quiet:
-        yield
-        return
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     import mlflow  # noqa: F401  (MLflow sets its loggers' levels on import: import first, then quiet them)
 
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    with contextlib.redirect_stderr(_DropBanners(sys.stderr)):
-        yield
-
-
-def _as_of(value: str | None):
-    if value is None:
-        return None
-    from churnguard.timeline import coerce_as_of
-
+    # Progress bars of artifact transfers, and the run/experiment links MLflow writes to
+    # stdout when a run against a server ends (the summary names the run).
+    settings = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
     try:
-        return coerce_as_of(value)
-    except ValueError as err:
-        raise click.BadParameter(f"not an ISO date: {value!r}") from err
+        with contextlib.redirect_stderr(_DropBanners(sys.stderr)):
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# Bad-input exception types by module: looked up only once raised, so that a command
+# refused up front (a wrong --out) never pays for importing training or validation.
+_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"))
+
+
+def _is_bad_input(err: BaseException) -> bool:
+    if isinstance(err, BadInput):
+        return True
+    for module, name in _BAD_INPUT_TYPES:
+        loaded = sys.modules.get(module)  # an instance of the type means its module is loaded
+        if loaded is not None and isinstance(err, getattr(loaded, name)):
+            return True
+    return False
 
 
 def _handle_errors(command):
@@ -90,18 +111,11 @@ def _handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from churnguard.validation import ValidationError
-
-        known = (ValidationError, BadInput)
-        try:
-            from churnguard.training import SchemaMismatchError
-
-            known = known + (SchemaMismatchError,)
-        except ImportError:  # training extra not importable: nothing to map
-            pass
         try:
             code = command(*args, **kwargs)
-        except known as err:
+        except Exception as err:
+            if not _is_bad_input(err):
+                raise
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(code or EXIT_OK)
@@ -109,13 +123,77 @@ def _handle_errors(command):
     return wrapper
 
 
-def _load(data: Path, quiet: bool):
-    """Load and validate a data dir, printing dropped-row warnings to stderr."""
+def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False) -> tuple:
+    """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed)."""
     from churnguard.validation import load_data
 
-    result = load_data(data)
-    _warn_problems(result.warnings)
-    return result
+    result = load_data(data, drop_duplicates=drop_duplicates)
+    messages = []
+    for problem in result.warnings:
+        message = str(problem)
+        if problem.check.startswith("no_exact_duplicate (kept)"):
+            message += " (exact duplicate rows; --drop-duplicates drops them)"
+        messages.append(message)
+    return result, messages
+
+
+def _input_warnings(messages: list[str], strict: bool) -> None:
+    """Print each warning about the input once; under --strict, stop with exit code 2 instead of going on."""
+    for message in messages:
+        _warn(message)
+    if strict and messages:
+        raise BadInput(f"--strict: stopping on the {len(messages)} warning(s) above; nothing was written")
+
+
+def _as_of_messages(tables, as_of, stale_after_days: int, option: str = "--as-of") -> list[str]:
+    from churnguard.freshness import as_of_warnings
+
+    return [f"{option} {message}" for message in as_of_warnings(tables, as_of, stale_after_days=stale_after_days)]
+
+
+def _load_models(model_uris: tuple[str, ...], tracking_uri: str | None) -> dict:
+    """Each task's model, resolved before any data is read; a URI that does not resolve is bad input naming it."""
+    from mlflow.exceptions import MlflowException
+
+    from churnguard.training import load_models
+    from churnguard.training import default_tracking_uri
+
+    if not model_uris:
+        try:
+            return load_models(tracking_uri=tracking_uri)
+        except MlflowException as err:
+            raise BadInput(f"--tracking-uri {tracking_uri or default_tracking_uri()}: cannot read the model "
+                           f"registry: {_first_line(err)}") from None
+    models: dict = {}
+    for uri in model_uris:
+        try:
+            loaded = load_models(model_uris=(uri,), tracking_uri=tracking_uri)
+        except (MlflowException, OSError, ValueError) as err:
+            raise BadInput(f"--model {uri}: cannot load it: {_first_line(err)}") from None
+        for task, model in loaded.items():
+            if task in models:
+                raise BadInput(f"--model {uri}: a second model for task {task} (the first is {models[task].uri})")
+            models[task] = model
+    return models
+
+
+def _config(option: str, loader, path, **kwargs):
+    """Load a TOML config named by `option`; a bad file is bad input naming the option and the file."""
+    try:
+        return loader(path, **kwargs)
+    except (ValueError, TypeError) as err:  # TOMLDecodeError is a ValueError; unknown keys, bad values too
+        text = str(err)
+        # The config loaders name the file themselves; say it once.
+        raise BadInput(f"{option} {text}" if text.startswith(str(path)) else f"{option} {path}: {text}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = getattr(err, "message", None) or str(err)
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+# Summary lines of `train`: train_task also logs them as it goes; the summary says them once.
+_SUMMARY_MESSAGES = ("promoted to champion", "stays challenger")
 
 
 # Both engines' messages, worded once.
@@ -131,7 +209,7 @@ def _warn_problems(problems) -> None:
 
 def _echo_models(quiet: bool, models) -> None:
     for task, model in models.items():
-        _echo(quiet, f"{task}: {getattr(model, 'name', 'model')} v{getattr(model, 'version', '?')}")
+        _echo(quiet, f"{task}: {model.name or 'model'} v{model.version or '?'}")
 
 
 def _echo_lists(quiet: bool, n_listed: int, path, n_suppressed: int, suppressed_path) -> None:
@@ -182,6 +260,26 @@ def _local_dir(data: str) -> Path:
     return path
 
 
+strict_option = click.option(
+    "--strict", is_flag=True,
+    help="Treat every warning about the input (the date, dropped or duplicate rows) as an error: exit 2.",
+)
+drop_duplicates_option = click.option(
+    "--drop-duplicates", is_flag=True,
+    help="Drop event rows that repeat an earlier row exactly (a double export); they are always counted.",
+)
+stale_option = click.option(
+    "--stale-after-days", type=click.IntRange(min=0), default=STALE_AFTER_DAYS, show_default=True,
+    help="Warn when --as-of is more than this many days after the newest event in the data.",
+)
+
+
+def _input_options(command):
+    for option in (strict_option, drop_duplicates_option, stale_option):
+        command = option(command)
+    return command
+
+
 tracking_option = click.option(
     "--tracking-uri",
     default=None,
@@ -214,37 +312,48 @@ def generate(n_customers: int, seed: int, out: Path, fmt: str, quiet: bool) -> i
 
 @cli.command()
 @data_option
+@drop_duplicates_option
+@strict_option
 @quiet_option
 @_handle_errors
-def validate(data: Path, quiet: bool) -> int:
+def validate(data: Path, drop_duplicates: bool, strict: bool, quiet: bool) -> int:
     """Check a data directory against the data contract and report problems."""
     from churnguard.validation import summarize
 
-    result = _load(data, quiet)
+    result, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
     if not quiet:
-        click.echo(summarize(result))
+        click.echo(summarize(result))  # the warnings are part of the report
+    else:
+        for message in messages:
+            _warn(message)
+    if strict and messages:
+        raise BadInput(f"--strict: {len(messages)} warning(s) about the input")
     return EXIT_OK
 
 
 @cli.command()
 @click.option("--data", "data", help="Data directory (or a Spark-readable URI with --engine spark).")
-@click.option("--as-of", "as_of", help="Cut-off date (ISO); only events strictly before it are used.")
+@click.option("--as-of", "as_of", type=IsoDate(),
+              help="Cut-off: YYYY-MM-DD (UTC midnight) or an ISO datetime with offset; only events strictly "
+                   "before it are used.")
 @click.option("--out", help="Output file (.csv or .parquet).")
 @click.option("--feature-set", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Feature-set TOML.")
 @click.option("--list", "list_", is_flag=True, help="Print the feature catalogue instead of building features.")
+@_input_options
 @_engine
 @quiet_option
 @_handle_errors
-def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) -> int:
+def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stale_after_days, engine, spark_master,
+             quiet) -> int:
     """Build one feature row per customer as of a date (or list the catalogue)."""
     from churnguard.config import load_feature_set
-    from churnguard.features import build_features, feature_catalogue
-    from churnguard.io import write_table
 
-    fs = load_feature_set(feature_set)
     if list_:
-        tables = _load(_local_dir(data), quiet).tables if data else None
-        when = _as_of(as_of)
+        from churnguard.features import feature_catalogue
+
+        fs = _config("--feature-set", load_feature_set, feature_set)
+        tables = _load(_local_dir(data), quiet, drop_duplicates=drop_duplicates)[0].tables if data else None
+        when = as_of
         if tables is not None and when is None:
             from churnguard.labels import data_end
 
@@ -256,16 +365,24 @@ def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) 
     missing = [flag for flag, value in (("--data", data), ("--as-of", as_of), ("--out", out)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
+    fs = _config("--feature-set", load_feature_set, feature_set)
     if engine == "spark":
         from churnguard.spark import features_command_spark
 
-        run = features_command_spark(data, _as_of(as_of), out, feature_set=fs, spark_master=spark_master)
+        run = features_command_spark(data, as_of, out, feature_set=fs, spark_master=spark_master)
         _warn_problems(run.warnings)
         _echo_features(quiet, run.n_customers, run.n_features, run.path)
         return EXIT_OK
-    tables = _load(_local_dir(data), quiet).tables
-    frame = build_features(tables, _as_of(as_of), feature_set=fs, progress=not quiet)
-    write_table(frame, out)
+    check_output_file(out)
+    data = _local_dir(data)
+    from churnguard.features import build_features
+    from churnguard.io import categories_as_text, write_table
+
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
+    frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
+    # Categories as text: the file is also what the registered pyfunc model reads (README).
+    write_table(categories_as_text(frame), out)
     _echo_features(quiet, len(frame), frame.shape[1] - 1, out)
     return EXIT_OK
 
@@ -273,38 +390,62 @@ def features(data, as_of, out, feature_set, list_, engine, spark_master, quiet) 
 @cli.command()
 @data_option
 @click.option("--task", type=click.Choice(["churn", "maintenance"]), required=True)
-@click.option("--as-of", "as_of", help="Train as if today were this date: nothing after it is used.")
+@click.option("--as-of", "as_of", type=IsoDate(),
+              help="Train as if today were this date (YYYY-MM-DD or ISO datetime with offset): nothing after it "
+                   "is used.")
 @click.option("--horizon", "horizon", type=click.IntRange(min=1), help="Label horizon in days (overrides the spec).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model spec TOML.")
+@_input_options
 @tracking_option
 @quiet_option
 @_handle_errors
-def train(data, task, as_of, horizon, spec, tracking_uri, quiet) -> int:
+def train(data, task, as_of, horizon, spec, strict, drop_duplicates, stale_after_days, tracking_uri, quiet) -> int:
     """Train, evaluate and register a model for one task in MLflow."""
     from dataclasses import replace
 
     from churnguard.config import load_model_spec
-    from churnguard.training import train_task
 
-    model_spec = load_model_spec(spec) if spec else load_model_spec(task=task)
+    model_spec = _config("--spec", load_model_spec, spec) if spec else load_model_spec(task=task)
     if model_spec.task != task:
         raise BadInput(f"--spec {spec} is for task {model_spec.task!r}, not {task!r}")
     if horizon:
         model_spec = replace(model_spec, horizon_days=horizon)
-    loaded = _load(data, quiet)
+    _check_task_files(data, task)
+    from churnguard.labels import label_tables_problem
+
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    if (problem := label_tables_problem(loaded.tables, task, definition=model_spec.label)) is not None:
+        raise BadInput(f"train --task {task}: {problem} (in {data})")
+    if as_of is not None:
+        messages += _as_of_messages(loaded.tables, as_of, stale_after_days)
+    _input_warnings(messages, strict)
     truth = _truth(data)
-    with _quiet_mlflow(quiet):
-        result = train_task(
-            loaded.tables,
-        model_spec,
-            as_of=_as_of(as_of),
-            tracking_uri=tracking_uri,
-            truth=truth,
-            progress=not quiet,
-            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
-        )
+    from churnguard.training import train_task
+
+    def log(message: str) -> None:
+        if not quiet and not message.startswith(_SUMMARY_MESSAGES):
+            click.echo(message, err=True)
+
+    from churnguard.training import NotEnoughHistory
+
+    try:
+        with _quiet_mlflow(quiet):
+            result = train_task(loaded.tables, model_spec, as_of=as_of, tracking_uri=tracking_uri, truth=truth,
+                                progress=not quiet, log=log)
+    except NotEnoughHistory as err:
+        raise BadInput(f"train --task {task} on {data}: {err}") from None
     click.echo(result.summary())
     return EXIT_OK
+
+
+def _check_task_files(data: Path, task: str) -> None:
+    """Refuse a task whose tables are not in the data dir at all, before reading any of it."""
+    from churnguard.io import table_path
+
+    if task == "maintenance" and not any(table_path(data, name) for name in ("assets", "labels")):
+        raise BadInput(f"train --task maintenance: {data} has no assets table (assets.csv or assets.parquet) "
+                       "and no labels table to take maintenance labels from; maintenance labels are repairs "
+                       "and failures on the customers' installed products")
 
 
 def _truth(data: Path):
@@ -325,28 +466,33 @@ def _truth(data: Path):
 
 @cli.command()
 @click.option("--data", "data", required=True, help="Data directory (or a Spark-readable URI with --engine spark).")
-@click.option("--as-of", "as_of", required=True, help="Score as of this date.")
+@click.option("--as-of", "as_of", required=True, type=IsoDate(),
+              help="Score as of this date: YYYY-MM-DD (UTC midnight) or an ISO datetime with offset.")
 @click.option("--out", required=True, help="Outreach list file (.csv or .parquet); the suppressed list goes beside it.")
 @click.option("--capacity", type=click.IntRange(min=0), help="At most this many customers on the list.")
 @click.option("--model", "model_uris", multiple=True, help="Model URI (repeatable; default: each task's champion).")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Outreach rules TOML.")
 @click.option("--explain-all", is_flag=True, help="Compute SHAP reasons for every customer, not only the list.")
+@_input_options
 @tracking_option
 @_engine
 @quiet_option
 @_handle_errors
-def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_uri, engine, spark_master,
-          quiet) -> int:
+def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, drop_duplicates, stale_after_days,
+          tracking_uri, engine, spark_master, quiet) -> int:
     """Score customers and write the ranked outreach list with reasons."""
+    # Everything that can be refused without reading the data is refused first: a nightly
+    # job must not score ten million customers to learn that the file name was wrong.
+    check_output_file(out)
     from churnguard.config import load_outreach_rules
-    from churnguard.scoring import load_models
 
+    outreach_rules = _config("--rules", load_outreach_rules, rules)
     if engine == "spark" and explain_all:
         raise click.UsageError("--explain-all is not available with --engine spark")
     if engine == "pandas":
         data = _local_dir(data)
     with _quiet_mlflow(quiet):
-        models = load_models(model_uris=model_uris, tracking_uri=tracking_uri)
+        models = _load_models(model_uris, tracking_uri)
     if not models:
         click.echo(f"error: {NO_MODEL}", err=True)
         return EXIT_NOTHING_TO_DO
@@ -355,19 +501,20 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, tracking_u
         from churnguard.spark import score_command_spark
 
         with _quiet_mlflow(quiet):
-            run = score_command_spark(data, _as_of(as_of), out, models=models, capacity=capacity,
+            run = score_command_spark(data, as_of, out, models=models, capacity=capacity,
                                       tracking_uri=tracking_uri, rules=rules, spark_master=spark_master)
         _warn_problems(run.warnings)
         _echo_lists(quiet, run.n_listed, run.path, run.n_suppressed, run.suppressed_path)
         return EXIT_OK
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     from churnguard.scoring import score as score_tables, write_outreach
 
-    tables = _load(data, quiet).tables
     result = score_tables(
-        tables,
-        _as_of(as_of),
+        loaded.tables,
+        as_of,
         models,
-        rules=load_outreach_rules(rules),
+        rules=outreach_rules,
         capacity=capacity,
         explain="all" if explain_all else "list",
         progress=not quiet,

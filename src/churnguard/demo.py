@@ -91,12 +91,20 @@ def run_demo(
         if n_cutoffs is not None:
             spec = replace(spec, n_cutoffs=min(n_cutoffs, spec.n_cutoffs))
         say(f"training {task} ({spec.n_cutoffs} cutoffs) into {tracking_uri}")
+        said: set[str] = set()
+
+        def log(message: str) -> None:
+            said.add(message.strip())
+            say(message)
+
         trained = train_task(
             tables, spec, tracking_uri=tracking_uri, truth=truth, progress=not quiet,
-            log=(lambda message: None) if quiet else say,
+            log=(lambda message: None) if quiet else log,
         )
         if not quiet:
-            print(trained.summary(), file=sys.stderr, flush=True)
+            # The summary repeats the promotion decision already logged: say each line once.
+            summary = [line for line in trained.summary().splitlines() if line.strip() not in said]
+            print("\n".join(summary), file=sys.stderr, flush=True)
 
     models = {task: load_task_model(task, tracking_uri=tracking_uri) for task in ("churn", "maintenance")}
     models = {task: m for task, m in models.items() if m is not None}

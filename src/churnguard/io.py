@@ -121,6 +121,28 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
     return path
 
 
+def categories_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its ``category`` columns as plain text (missing stays missing).
+
+    A feature file is read by other tools too: MLflow's signature check refuses a
+    dictionary-encoded (``category``) column where the model's signature says
+    ``string``, and text reads the same in pandas, Spark and DuckDB.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"plan": pd.Categorical(["gold", None]), "n": [1.0, 2.0]})
+    >>> categories_as_text(frame)["plan"].tolist()
+    ['gold', None]
+    """
+    columns = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not columns:
+        return frame
+    out = frame.copy()
+    for column in columns:
+        out[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return out
+
+
 def sibling_path(path: Path | str, tag: str) -> Path:
     """``lists/outreach.csv`` + ``suppressed`` -> ``lists/outreach.suppressed.csv``.
 

@@ -37,6 +37,44 @@ def _supplied(tables, as_of, task, eligible: pd.Index) -> pd.Series:
     return _series(pd.Index(rows["customer_id"]), rows[task].astype("int64"), task)
 
 
+def _has_supplied(tables, task: str) -> bool:
+    labels = tables.get("labels")
+    return labels is not None and task in labels and bool(labels[task].notna().any())
+
+
+def label_tables_problem(tables: dict[str, pd.DataFrame], task: str, *, definition: str = "auto") -> str | None:
+    """Why `tables` cannot give `task` labels under `definition`, in words; None when they can.
+
+    A caller checks this before building a training set, so a missing table is named
+    up front instead of surfacing from deep inside training. Supplied labels (a
+    ``labels`` table with a `task` column) serve any definition but ``contractual``,
+    as in training.
+
+    Examples
+    --------
+    >>> customers = pd.DataFrame({"customer_id": ["a"]})
+    >>> label_tables_problem({"customers": customers}, "maintenance")
+    'maintenance labels need an assets table (assets.csv or assets.parquet: which customer owns which product) or a labels table with a maintenance column'
+    >>> label_tables_problem({"customers": customers, "purchases": pd.DataFrame()}, "churn") is None
+    True
+    """
+    if task not in ("churn", "maintenance"):
+        return f"task must be 'churn' or 'maintenance', got {task!r}"
+    if _has_supplied(tables, task) and definition != "contractual":
+        return None
+    if definition == "supplied":
+        return f"label definition 'supplied' needs a labels table with a {task} column"
+    if task == "maintenance":
+        if tables.get("assets") is None:
+            return ("maintenance labels need an assets table (assets.csv or assets.parquet: which customer owns "
+                    "which product) or a labels table with a maintenance column")
+        return None
+    if churn_definition(tables, definition) == "inactivity" and tables.get("purchases") is None:
+        return ("inactivity churn labels need a purchases table (no purchase within the horizon is churn), "
+                "or customers.churn_date filled for contractual churn, or a labels table with a churn column")
+    return None
+
+
 def make_labels(
     tables: dict[str, pd.DataFrame],
     as_of: pd.Timestamp,
@@ -386,6 +424,6 @@ def training_set(
 
 
 __all__ = [
-    "CutoffPlan", "churn_definition", "data_end", "data_start", "label_cutoffs", "make_labels", "plan_cutoffs",
-    "training_set",
+    "CutoffPlan", "churn_definition", "data_end", "data_start", "label_cutoffs", "label_tables_problem",
+    "make_labels", "plan_cutoffs", "training_set",
 ]

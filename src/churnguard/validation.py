@@ -273,11 +273,27 @@ class ValidationResult:
         Each soft problem with its row count (severity "warning").
     sources : dict of str to Path
         The file each table was read from (empty when validating frames).
+    found_columns : dict of str to tuple of str
+        The columns each table had as given; the others in ``tables`` were added
+        (optional contract columns, empty).
     """
 
     tables: dict[str, pd.DataFrame]
     warnings: list[Problem] = field(default_factory=list)
     sources: dict[str, Path] = field(default_factory=dict)
+    found_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def added_columns(self, name: str) -> list[str]:
+        """Columns of table `name` that validation added (not in the input).
+
+        Examples
+        --------
+        >>> result = validate_tables({"customers": pd.DataFrame({"customer_id": ["a"]})})
+        >>> result.added_columns("customers")
+        ['signup_date', 'churn_date', 'value', 'do_not_contact', 'preferred_channel']
+        """
+        found = set(self.found_columns.get(name, self.tables[name].columns))
+        return [str(c) for c in self.tables[name].columns if c not in found]
 
 
 # --------------------------------------------------------------------------- examples
@@ -566,7 +582,24 @@ def _set_out_of_range_na(name: str, frame: pd.DataFrame, warnings: list[Problem]
             frame[col.name] = values.mask(bad)
 
 
-def _soft_phase(typed: dict[str, pd.DataFrame], now: pd.Timestamp, warnings: list[Problem]) -> dict[str, pd.DataFrame]:
+def _exact_duplicates(name: str, frame: pd.DataFrame, columns: tuple[str, ...], drops: _Drops, drop: bool,
+                      warnings: list[Problem]) -> None:
+    """Rows equal in every given column to an earlier row: a double export, or an event logged twice."""
+    # Only the columns the file had: the ones validation added are empty in every row.
+    copies = frame.duplicated(subset=[c for c in columns if c in frame], keep="first").to_numpy()
+    if not copies.any():
+        return
+    key = frame[TABLES[name].required[0]]
+    if drop:
+        drops.drop("*", "no_exact_duplicate", copies, examples_from=key)
+    else:
+        warnings.append(Problem(name, "*", "no_exact_duplicate (kept)", int(copies.sum()),
+                                _examples(key, copies), "warning"))
+
+
+def _soft_phase(typed: dict[str, pd.DataFrame], now: pd.Timestamp, warnings: list[Problem], *,
+                drop_duplicates: bool = False, found: dict[str, tuple[str, ...]] | None = None
+                ) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     customers = typed["customers"]
     _set_out_of_range_na("customers", customers, warnings)
@@ -588,6 +621,9 @@ def _soft_phase(typed: dict[str, pd.DataFrame], now: pd.Timestamp, warnings: lis
         schema, frame = TABLES[name], typed[name]
         _set_out_of_range_na(name, frame, warnings)
         drops = _Drops(name, frame, warnings)
+        if schema.event_time is not None and name != "labels":
+            columns = (found or {}).get(name, tuple(frame.columns))
+            _exact_duplicates(name, frame, columns, drops, drop_duplicates, warnings)
 
         if name == "service_events" and owners is not None:
             drops.drop("asset_id", "known_asset", ~_isin(frame["asset_id"], owners.index))
@@ -639,7 +675,9 @@ def _utc_naive(ts: pd.Timestamp | str | None) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
-def validate_tables(raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = None) -> ValidationResult:
+def validate_tables(
+    raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = None, drop_duplicates: bool = False
+) -> ValidationResult:
     """Type and check raw tables against the contract.
 
     Parameters
@@ -650,6 +688,10 @@ def validate_tables(raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = 
     now : Timestamp, optional
         Events stamped more than a day after `now` are dropped. Default: the
         current UTC time. Tz-aware values are converted to UTC.
+    drop_duplicates : bool, default=False
+        Event rows that repeat an earlier row exactly are always counted in a
+        warning; with True they are also dropped (a double export), else kept
+        (two identical purchases can be real).
 
     Returns
     -------
@@ -715,7 +757,9 @@ def validate_tables(raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = 
         typed[name] = _type_table(name, frame, errors)
     if errors:
         raise ValidationError(errors)
-    return ValidationResult(_soft_phase(typed, now, warnings), warnings)
+    found = {name: tuple(map(str, raw[name].columns)) for name in typed}
+    tables = _soft_phase(typed, now, warnings, drop_duplicates=drop_duplicates, found=found)
+    return ValidationResult(tables, warnings, found_columns={n: c for n, c in found.items() if n in tables})
 
 
 def load_data(
@@ -723,6 +767,7 @@ def load_data(
     *,
     now: pd.Timestamp | None = None,
     tables: Iterable[str] | None = None,
+    drop_duplicates: bool = False,
 ) -> ValidationResult:
     """Read the contract tables in `data_dir` and validate them.
 
@@ -739,6 +784,8 @@ def load_data(
     tables : iterable of str, optional
         Load only these tables (``customers`` is always loaded: every other
         table is checked against it). Default: every contract table present.
+    drop_duplicates : bool, default=False
+        See `validate_tables`.
 
     Raises
     ------
@@ -784,7 +831,7 @@ def load_data(
         sources[name] = path
     if errors:
         raise ValidationError(errors)
-    result = validate_tables(raw, now=now)
+    result = validate_tables(raw, now=now, drop_duplicates=drop_duplicates)
     result.sources = {name: path for name, path in sources.items() if name in result.tables}
     return result
 
@@ -797,19 +844,26 @@ def _time_column(name: str) -> str | None:
 
 
 def summarize(result: ValidationResult) -> str:
-    """A short text summary: per table rows, columns and time range, then the warnings.
+    """A short text summary: per table rows, columns found and added, time range, then the warnings.
+
+    The columns found in the input and the optional contract columns validation added
+    (empty) are counted apart, so a 2-column file reads as 2 columns, not as the 6 the
+    typed table has.
 
     Examples
     --------
     >>> raw = {"customers": pd.DataFrame({"customer_id": ["a", "b"],
     ...                                   "signup_date": ["2023-01-05", "2023-03-01"]})}
     >>> print(summarize(validate_tables(raw, now=pd.Timestamp("2024-01-01"))))
-    customers: 2 rows, 6 columns, signup_date 2023-01-05 .. 2023-03-01
+    customers: 2 rows, 2 columns in the input (+4 optional added empty: churn_date, value, do_not_contact, preferred_channel), signup_date 2023-01-05 .. 2023-03-01
     no warnings
     """
     lines = []
     for name, frame in result.tables.items():
-        line = f"{name}: {len(frame):,} rows, {frame.shape[1]} columns"
+        added = result.added_columns(name)
+        line = f"{name}: {len(frame):,} rows, {frame.shape[1] - len(added)} columns in the input"
+        if added:
+            line += f" (+{len(added)} optional added empty: {', '.join(added)})"
         column = _time_column(name)
         if column is not None and frame[column].notna().any():
             line += f", {column} {_plain(frame[column].min())} .. {_plain(frame[column].max())}"

@@ -11,11 +11,12 @@ from churnguard.training.model import ChurnModel, SchemaMismatchError, calibrate
 from churnguard.training.pipeline import TrainResult, train_frame, train_task
 from churnguard.training.promotion import promotion_decision
 from churnguard.training.registry import default_tracking_uri, load_task_model, model_name
-from churnguard.training.splits import TimeSplit, cut_tables, stratified_split, time_split
+from churnguard.training.splits import NotEnoughHistory, TimeSplit, cut_tables, stratified_split, time_split
 
 __all__ = [
     "ChurnModel",
     "ModelArtifact",
+    "NotEnoughHistory",
     "SchemaMismatchError",
     "TimeSplit",
     "TrainResult",

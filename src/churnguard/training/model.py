@@ -561,7 +561,8 @@ def calibrate(margin: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(calibration["a"] * margin + calibration["b"])))
     if method == "beta":
         z = _beta_features(margin) @ np.array([calibration["a"], calibration["b"]]) + calibration["c"]
-        return np.clip(1.0 / (1.0 + np.exp(-z)), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+        # |z| > 30 is already past the floor; bounding it keeps exp from overflowing.
+        return np.clip(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
     if method == "isotonic":
         p = np.interp(margin, calibration["x"], calibration["y"])
         return np.clip(p + 1e-9 * (1.0 / (1.0 + np.exp(-margin)) - 0.5), 0.0, 1.0)

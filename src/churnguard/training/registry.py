@@ -230,6 +230,7 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
     from mlflow.models import infer_signature
 
     from churnguard.training import pyfunc
+    from churnguard.training.describe import version_description
 
     spec, ev_, artifact = record.spec, record.evaluation, record.artifact
     model, window = artifact.estimator, ev_.training_window
@@ -273,6 +274,9 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
             client.set_registered_model_alias(name, record.alias, version)
             client.set_model_version_tag(name, version, "holdout_cutoff", window["holdout"])
             client.set_model_version_tag(name, version, "promotion", record.reason)
+            client.update_model_version(name, version, description=version_description(
+                spec, split=record.split, window=window, rows=ev_.rows, metrics=ev_.metrics, reason=record.reason,
+                heuristic_feature=ev_.heuristic_feature, label=artifact.label, as_of=artifact.as_of))
             mlflow.set_tag("promotion", record.reason)
             if record.champion.metrics is not None:
                 mlflow.log_metrics({f"champion_{k}": float(v) for k, v in record.champion.metrics.items()

@@ -65,6 +65,10 @@ def cut_tables(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str
     return out
 
 
+class NotEnoughHistory(ValueError):
+    """The data covers too short a period (or too few customers) to split it honestly."""
+
+
 def time_split(cutoffs, *, horizon_days: int, n_train: int | None = None) -> TimeSplit:
     """Newest cutoff = holdout; newest cutoff whose label window ends by the holdout = valid.
 
@@ -81,7 +85,7 @@ def time_split(cutoffs, *, horizon_days: int, n_train: int | None = None) -> Tim
     """
     cutoffs = sorted(pd.Timestamp(c) for c in set(cutoffs))
     if len(cutoffs) < 3:
-        raise ValueError(
+        raise NotEnoughHistory(
             f"need at least 3 label cutoffs (train, validation, held-out), got {len(cutoffs)}: "
             "the data covers too short a period for this horizon"
         )
@@ -122,10 +126,6 @@ def stratified_split(
         parts[rows[n_train : n_train + n_valid]] = "valid"
         parts[rows[n_train + n_valid :]] = "test"
     return parts
-
-
-class InsufficientHistoryError(ValueError):
-    """The data cannot give a model and an honest evaluation; the CLI exits 2 with this text."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def choose_evaluation(
     In order: an out-of-time hold-out with an embargo (no training or validation label
     window overlaps the held-out one); an out-of-time hold-out without it; a hold-out of
     whole customers never seen in training (when the history is too short for time);
-    otherwise :class:`InsufficientHistoryError`, saying what is missing. Each needs
+    otherwise :class:`NotEnoughHistory`, saying what is missing. Each needs
     both classes in its train, validation and held-out rows.
 
     Parameters
@@ -249,7 +249,7 @@ def choose_evaluation(
             None,
         )
     positives = int(labels.sum())
-    raise InsufficientHistoryError(
+    raise NotEnoughHistory(
         f"{len(labels):,} labelled rows over {len(cutoffs)} cutoff(s) hold {positives:,} positive(s): too few to "
         "train, validate and report on both classes (at least 3 positives and 3 negatives, in different "
         "customers, are needed); give more history, more customers or a longer --horizon"
