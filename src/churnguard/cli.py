@@ -394,12 +394,17 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
               help="Train as if today were this date (YYYY-MM-DD or ISO datetime with offset): nothing after it "
                    "is used.")
 @click.option("--horizon", "horizon", type=click.IntRange(min=1), help="Label horizon in days (overrides the spec).")
+@click.option("--n-cutoffs", "n_cutoffs", type=click.IntRange(min=1),
+              help="Training cutoffs to stack (overrides the spec; validation and held-out ones come on top).")
+@click.option("--cutoff-step", "cutoff_step", type=click.IntRange(min=1),
+              help="Days between training cutoffs (overrides the spec's 30; 7 suits short horizons).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model spec TOML.")
 @_input_options
 @tracking_option
 @quiet_option
 @_handle_errors
-def train(data, task, as_of, horizon, spec, strict, drop_duplicates, stale_after_days, tracking_uri, quiet) -> int:
+def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, strict, drop_duplicates, stale_after_days,
+          tracking_uri, quiet) -> int:
     """Train, evaluate and register a model for one task in MLflow."""
     from dataclasses import replace
 
@@ -410,6 +415,10 @@ def train(data, task, as_of, horizon, spec, strict, drop_duplicates, stale_after
         raise BadInput(f"--spec {spec} is for task {model_spec.task!r}, not {task!r}")
     if horizon:
         model_spec = replace(model_spec, horizon_days=horizon)
+    if n_cutoffs:
+        model_spec = replace(model_spec, n_cutoffs=n_cutoffs)
+    if cutoff_step:
+        model_spec = replace(model_spec, cutoff_step_days=cutoff_step)
     _check_task_files(data, task)
     from churnguard.labels import label_tables_problem
 

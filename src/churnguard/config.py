@@ -168,7 +168,11 @@ class ModelSpec:
     horizon_days: int = 90
     lookback_days: int = 365
     n_cutoffs: int = 12
-    cutoff_freq: str = "MS"
+    # Days between training cutoffs; None: 30, or 7 for horizons under 60 days, where monthly
+    # cutoffs leave a short export with one or two cutoffs (benchmarks/README.md).
+    cutoff_step_days: int | None = None
+    min_history_days: int = 30  # no cutoff earlier than the first event + this much history
+    production_refit: bool = True  # register a model refit on every cutoff (benchmarks/bench_refit.py)
     failure_kinds: tuple[str, ...] = ("repair", "failure")
     seed: int = 1
     lightgbm: dict[str, Any] = field(default_factory=dict)
@@ -182,7 +186,28 @@ class ModelSpec:
             raise ValueError(f"model spec: calibration must be beta, isotonic, sigmoid or none, got {self.calibration!r}")
         if self.horizon_days <= 0:
             raise ValueError(f"model spec: horizon_days must be positive, got {self.horizon_days}")
+        if self.cutoff_step_days is not None and self.cutoff_step_days <= 0:
+            raise ValueError(f"model spec: cutoff_step_days must be positive, got {self.cutoff_step_days}")
+        if self.n_cutoffs <= 0:
+            raise ValueError(f"model spec: n_cutoffs must be positive, got {self.n_cutoffs}")
+        if self.min_history_days < 0:
+            raise ValueError(f"model spec: min_history_days must be 0 or more, got {self.min_history_days}")
 
+
+    @property
+    def cutoff_step(self) -> int:
+        """Days between training cutoffs: ``cutoff_step_days``, else 30 (7 for horizons under 60 days).
+
+        Examples
+        --------
+        >>> from dataclasses import replace
+        >>> spec = load_model_spec(task="churn")
+        >>> spec.cutoff_step, replace(spec, horizon_days=30).cutoff_step, replace(spec, cutoff_step_days=14).cutoff_step
+        (30, 7, 14)
+        """
+        if self.cutoff_step_days is not None:
+            return self.cutoff_step_days
+        return 30 if self.horizon_days >= 60 else 7
 
 def load_model_spec(path: Path | str | None = None, *, task: str | None = None) -> ModelSpec:
     """Load a model spec from TOML, or the packaged default for `task`.

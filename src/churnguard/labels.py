@@ -246,7 +246,7 @@ def data_start(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
 
 
 @dataclass(frozen=True)
-class CutoffPlan:
+class UsableCutoffs:
     """The training cutoffs read from the data, oldest first, with what each holds.
 
     Attributes
@@ -277,7 +277,7 @@ class CutoffPlan:
 
         Examples
         --------
-        >>> plan = CutoffPlan((pd.Timestamp("2024-01-01"),), (120,), (9,), (), pd.Timestamp("2023-06-01"),
+        >>> plan = UsableCutoffs((pd.Timestamp("2024-01-01"),), (120,), (9,), (), pd.Timestamp("2023-06-01"),
         ...                   pd.Timestamp("2024-04-01"), 30, 30, 91)
         >>> plan.describe()
         ['cutoff 2024-01-01: 120 customers, 9 positive (7.5%)']
@@ -300,7 +300,7 @@ class CutoffPlan:
         return ""
 
 
-def plan_cutoffs(
+def usable_cutoffs(
     tables: dict[str, pd.DataFrame],
     *,
     task: str,
@@ -312,7 +312,7 @@ def plan_cutoffs(
     lookback_days: int = 365,
     definition: str = "auto",
     failure_kinds: Sequence[str] = ("repair", "failure"),
-) -> CutoffPlan:
+) -> UsableCutoffs:
     """Training cutoffs from where the data begins to the newest complete label window.
 
     The newest cutoff is ``as_of - horizon_days`` (default `as_of`: the day after the
@@ -327,7 +327,7 @@ def plan_cutoffs(
     ...     "churn_date": pd.to_datetime(["2024-02-10", "2024-03-20", None, "2024-04-25", None, None])})
     >>> usage = pd.DataFrame({"customer_id": list("abcdef"), "event": "login",
     ...                       "timestamp": pd.to_datetime(["2024-01-01"] * 6)})
-    >>> plan = plan_cutoffs({"customers": customers, "usage": usage}, task="churn", horizon_days=30,
+    >>> plan = usable_cutoffs({"customers": customers, "usage": usage}, task="churn", horizon_days=30,
     ...                     n_cutoffs=5, step_days=30, as_of=pd.Timestamp("2024-05-01"))
     >>> [c.date().isoformat() for c in plan.cutoffs], plan.positives
     (['2024-02-01', '2024-03-02', '2024-04-01'], (1, 1, 1))
@@ -358,7 +358,7 @@ def plan_cutoffs(
             kept.append((cutoff, n, k))
         cutoff = cutoff - pd.Timedelta(days=step_days)
     kept.reverse()
-    return CutoffPlan(
+    return UsableCutoffs(
         cutoffs=tuple(c for c, _, _ in kept), population=tuple(n for _, n, _ in kept),
         positives=tuple(k for _, _, k in kept), skipped=tuple(skipped), first_event=first, end=end,
         min_history_days=min_history_days, step_days=step_days, horizon_days=horizon_days,
@@ -424,6 +424,6 @@ def training_set(
 
 
 __all__ = [
-    "CutoffPlan", "churn_definition", "data_end", "data_start", "label_cutoffs", "label_tables_problem",
-    "make_labels", "plan_cutoffs", "training_set",
+    "UsableCutoffs", "churn_definition", "data_end", "data_start", "label_cutoffs", "label_tables_problem",
+    "make_labels", "usable_cutoffs", "training_set",
 ]

@@ -17,7 +17,7 @@ from churnguard.config import ModelSpec
 from churnguard.training import evaluation as ev
 from churnguard.training.model import ChurnModel
 from churnguard.training.plan import split_parts
-from churnguard.training.splits import TimeSplit
+from churnguard.training.splits import HoldOut, NotEnoughHistory, TimeSplit, choose_hold_out
 
 __all__ = ["ID_COLUMNS", "Evaluation", "fit_and_evaluate", "model_features"]
 
@@ -56,6 +56,11 @@ class Evaluation:
         The training rows' distribution per feature (:func:`churnguard.drift.reference`).
     example : DataFrame
         The first training rows, the logged model's input example.
+    hold_out : HoldOut
+        Which evaluation was used (out of time with or without embargo, or held-out
+        customers) and why, in words.
+    parts : ndarray
+        ``"train"``, ``"valid"``, ``"test"`` or ``""`` per row of the training frame.
     """
 
     model: ChurnModel
@@ -71,6 +76,8 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     drift_reference: dict[str, Any]
     example: pd.DataFrame
+    hold_out: HoldOut
+    parts: np.ndarray
 
     def held_out_metrics(self) -> dict[str, float]:
         """The model's own held-out metrics without the ``model_`` prefix (what promotion compares)."""
@@ -97,7 +104,7 @@ def fit_and_evaluate(
     frame: pd.DataFrame,
     spec: ModelSpec,
     *,
-    split: TimeSplit | None,
+    split: TimeSplit | None = None,
     catalogue: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     log: Callable[[str], Any] = print,
@@ -109,8 +116,9 @@ def fit_and_evaluate(
     frame : DataFrame
         customer_id, cutoff, features, label (a stacked training set).
     spec : ModelSpec
-    split : TimeSplit or None
-        None means one snapshot: a stratified split of customers.
+    split : TimeSplit, optional
+        A time split to use as it is. Without one, the most honest hold-out the frame
+        allows is chosen (:func:`~churnguard.training.splits.choose_hold_out`).
     catalogue : DataFrame, optional
         Feature catalogue: context columns are left out, the rule's direction read.
     truth : DataFrame, optional
@@ -133,15 +141,20 @@ def fit_and_evaluate(
     ('purchases_days_since_last', 300, True)
     """
     features = model_features(frame, catalogue)
-    parts = split_parts(frame, split, random_state=spec.seed)
+    if split is not None:
+        parts, hold_out = split_parts(frame, split, random_state=spec.seed), HoldOut.of_split(split)
+    else:
+        parts, hold_out = choose_hold_out(frame, horizon_days=spec.horizon_days, n_train=spec.n_cutoffs,
+                                          random_state=spec.seed)
+    log(f"{spec.task}: evaluation: {hold_out.description}")
     # One copy of the (large) training rows, features only: the stacked frame can run to GBs.
     is_train = parts == "train"
     X_train, y_train = frame.loc[is_train, features], frame["label"].to_numpy()[is_train]
     valid, test = frame[parts == "valid"], frame[parts == "test"]
     for name, labels in (("train", y_train), ("valid", valid["label"]), ("held-out", test["label"])):
         if len(np.unique(labels)) < 2:
-            raise ValueError(f"{spec.task}: the {name} rows hold a single class ({len(labels)} rows); "
-                             "need more history or customers")
+            raise NotEnoughHistory(f"{spec.task}: the {name} rows hold a single class ({len(labels)} rows); "
+                                   "need more history or customers")
     rows = {"train": len(X_train), "valid": len(valid), "holdout": len(test),
             "train_positives": int(y_train.sum()), "holdout_positives": int(test["label"].sum())}
     log(f"{spec.task}: training on {rows['train']:,} rows ({rows['train_positives']:,} positive), "
@@ -182,10 +195,11 @@ def fit_and_evaluate(
             scores["oracle"] = scores_o
     return Evaluation(
         model=model, features=features, metrics=metrics, rows=rows,
-        training_window=_training_window(split, frame),
+        training_window=_training_window(frame, parts, hold_out),
         top_features=[(str(k), float(v)) for k, v in shap_importance.items()],
         heuristic_feature=heuristic, shap_importance=shap_importance, test=test,
         probability=probability, scores=scores, drift_reference=reference, example=X_train.head(5),
+        hold_out=hold_out, parts=parts,
     )
 
 
@@ -196,12 +210,17 @@ def _direction(catalogue: pd.DataFrame | None, feature: str) -> str:
     return str(hit.iloc[0]) if len(hit) else "up"
 
 
-def _training_window(split: TimeSplit | None, frame: pd.DataFrame) -> dict[str, Any]:
-    if split is None:
-        when = str(pd.Timestamp(frame["cutoff"].max()).date()) if "cutoff" in frame and len(frame) else None
-        return {"train": [when], "valid": when, "holdout": when}
-    return {"train": [str(c.date()) for c in split.train], "valid": str(split.valid.date()),
-            "holdout": str(split.holdout.date()), "embargo": split.embargo}
+def _training_window(frame: pd.DataFrame, parts: np.ndarray, hold_out: HoldOut) -> dict[str, Any]:
+    """Train, valid and held-out cutoffs as ISO dates, and the evaluation in words."""
+    cutoff = pd.to_datetime(frame["cutoff"]) if "cutoff" in frame else pd.Series(pd.NaT, index=frame.index)
+
+    def dates(part: str) -> list[str]:
+        return [str(pd.Timestamp(c).date()) for c in sorted(cutoff[parts == part].dropna().unique())]
+
+    train, valid, test = dates("train"), dates("valid"), dates("test")
+    return {"train": train, "valid": valid[-1] if valid else None, "holdout": test[-1] if test else None,
+            "embargo": hold_out.kind == "time_embargo", "hold_out": hold_out.kind,
+            "evaluation": hold_out.description}
 
 
 def _oracle(truth, test: pd.DataFrame, task: str, log) -> tuple[np.ndarray | None, np.ndarray]:

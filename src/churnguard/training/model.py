@@ -432,7 +432,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return model
 
 
-def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int = 3) -> ChurnModel:
+def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int = 2) -> ChurnModel:
     """`model` refitted on every row, for production: the same trees budget, calibration out of fold.
 
     Evaluation keeps the newest cutoffs out of training; the model that scores tomorrow's

@@ -12,10 +12,12 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from churnguard import drift
 from churnguard.config import FeatureSet, ModelSpec
+from churnguard.timeline import coerce_as_of
 from churnguard.training.artifact import ModelArtifact
 from churnguard.training.fit import fit_and_evaluate
-from churnguard.training.model import ChurnModel
+from churnguard.training.model import ChurnModel, refit_on_all
 from churnguard.training.plan import holdout_rebuilder, plan_cutoffs, training_data
 from churnguard.training.promotion import promotion_decision
 from churnguard.training.registry import RunRecord, champion_on_holdout, log_run
@@ -35,7 +37,7 @@ class TrainResult:
     task: str
     model: ChurnModel
     metrics: dict[str, float]
-    split: str  # "time" or "stratified customers"
+    split: str  # the hold-out kind: "time_embargo", "time" or "grouped_customers"
     cutoffs: dict[str, Any]  # train / valid / holdout
     rows: dict[str, int]
     top_features: list[tuple[str, float]]
@@ -49,12 +51,15 @@ class TrainResult:
     champion_metrics: dict[str, float] | None = None
     plots: list[str] = field(default_factory=list)
     artifact: ModelArtifact | None = None
+    evaluation: str = ""  # which evaluation was used, in words
+    refit: bool = False  # the registered model was refit on every planned cutoff after evaluation
 
     def summary(self) -> str:
         """Plain-text summary for the CLI."""
         m = self.metrics
         lines = [
-            f"task {self.task}: {self.split} split; train {self.rows.get('train', 0):,} rows, "
+            f"task {self.task}: {self.evaluation or self.split}",
+            f"  train {self.rows.get('train', 0):,} rows, "
             f"valid {self.rows.get('valid', 0):,}, held-out {self.rows.get('holdout', 0):,}",
             f"  cutoffs: train {self.cutoffs.get('train')}, valid {self.cutoffs.get('valid')}, "
             f"held-out {self.cutoffs.get('holdout')}",
@@ -73,6 +78,9 @@ class TrainResult:
                          f"{100 * m['share_of_oracle_auc']:.1f}% of it")
         if self.top_features:
             lines.append("  top features by mean |SHAP|: " + ", ".join(f for f, _ in self.top_features[:8]))
+        if self.refit:
+            lines.append("  the registered model was refit on every planned cutoff (same trees, calibration out of "
+                         "fold); the scores above are the evaluated model's")
         if self.version is not None:
             lines.append(f"  registered {self.model_name} version {self.version} as {self.alias} (run {self.run_id})")
         if self.reason:
@@ -129,11 +137,11 @@ def train_task(
     ('churnguard-churn', True)
     """
     if as_of is not None:
-        as_of = pd.Timestamp(as_of)
+        as_of = coerce_as_of(as_of)
         tables = cut_tables(tables, as_of)
     plan = plan_cutoffs(tables, spec, as_of=as_of, log=log)
     data = training_data(tables, spec, plan, feature_set=feature_set, progress=progress, log=log)
-    return train_frame(data.frame, spec, split=plan.split, tracking_uri=tracking_uri, catalogue=data.catalogue,
+    return train_frame(data.frame, spec, tracking_uri=tracking_uri, catalogue=data.catalogue,
                        feature_set=data.feature_set, truth=truth, log=log,
                        holdout_features=holdout_rebuilder(tables, spec, plan), as_of=as_of, label=plan.definition)
 
@@ -142,7 +150,7 @@ def train_frame(
     frame: pd.DataFrame,
     spec: ModelSpec,
     *,
-    split: TimeSplit | None,
+    split: TimeSplit | None = None,
     tracking_uri: str | None = None,
     catalogue: pd.DataFrame | None = None,
     feature_set: FeatureSet | None = None,
@@ -155,7 +163,10 @@ def train_frame(
 ) -> TrainResult:
     """Fit, evaluate and track a model on an already built frame (customer_id, cutoff, features, label).
 
-    `split` None means one snapshot: a stratified split of customers. The champion is
+    Without `split`, the most honest hold-out the frame allows is chosen (out of time with
+    an embargo, out of time without, or customers held out). With
+    ``spec.production_refit`` the model registered is refit on every planned row after
+    evaluation (:func:`~churnguard.training.model.refit_on_all`). The champion is
     scored and promotion decided before anything is logged; with ``register=False``
     nothing touches MLflow. `label` is the label definition the frame was built with
     (default ``spec.label``), stored with the model.
@@ -176,18 +187,27 @@ def train_frame(
     >>> result = train_frame(frame, spec, split=time_split(cutoffs, horizon_days=31), register=False,
     ...                      log=lambda line: None)
     >>> result.split, result.version, sorted(result.artifact.drift_reference)
-    ('time', None, ['purchases_days_since_last'])
+    ('time_embargo', None, ['purchases_days_since_last'])
     """
     evaluation = fit_and_evaluate(frame, spec, split=split, catalogue=catalogue, truth=truth, log=log)
+    model, reference = evaluation.model, evaluation.drift_reference
+    if spec.production_refit:
+        # Evaluation kept the newest cutoffs out of training; tomorrow's list should learn from them.
+        planned = evaluation.parts != ""
+        X_all, y_all = frame.loc[planned, evaluation.features], frame["label"].to_numpy()[planned]
+        model = refit_on_all(evaluation.model, X_all, y_all, groups=frame["customer_id"].to_numpy()[planned])
+        reference = drift.reference(X_all, model.dtypes_, model.categories_)
+        log(f"{spec.task}: refit on all {int(planned.sum()):,} planned rows for production "
+            f"({model.best_iteration_} trees, calibration out of fold)")
     artifact = ModelArtifact(
-        evaluation.model, task=spec.task, feature_set=feature_set, catalogue=catalogue,
-        training_window=evaluation.training_window, drift_reference=evaluation.drift_reference,
+        model, task=spec.task, feature_set=feature_set, catalogue=catalogue,
+        training_window=evaluation.training_window, drift_reference=reference,
         horizon_days=spec.horizon_days, label=label or spec.label,
         as_of=None if as_of is None else str(pd.Timestamp(as_of).date()),
     )
     result = TrainResult(
-        task=spec.task, model=evaluation.model, metrics=evaluation.metrics,
-        split="time" if split is not None else "stratified customers",
+        task=spec.task, model=model, metrics=evaluation.metrics, split=evaluation.hold_out.kind,
+        evaluation=evaluation.hold_out.description, refit=spec.production_refit,
         cutoffs=evaluation.training_window, rows=evaluation.rows, top_features=evaluation.top_features,
         heuristic_feature=evaluation.heuristic_feature, artifact=artifact,
     )

@@ -13,38 +13,37 @@ import numpy as np
 import pandas as pd
 
 from churnguard.config import FeatureSet, ModelSpec
-from churnguard.training.splits import TimeSplit, stratified_split, time_split
+from churnguard.training.splits import NotEnoughHistory, TimeSplit, stratified_split, time_split
 
 __all__ = ["CutoffPlan", "TrainingData", "holdout_rebuilder", "plan_cutoffs", "split_parts", "training_data"]
 
 
 @dataclass(frozen=True)
 class CutoffPlan:
-    """The cutoffs a task trains on and how they split.
+    """The cutoffs a task trains on.
 
     Attributes
     ----------
     cutoffs : tuple of Timestamp
         Every cutoff the training set stacks, oldest first.
-    split : TimeSplit or None
-        Train / valid / held-out cutoffs; None for one snapshot (customers are split).
     definition : str
         The label definition used (``"supplied"`` when the data carries labels).
+    horizon_days : int
+    resolve_at : Timestamp
+        Where the feature set's data-derived value lists (channels, topics, usage events)
+        are resolved: the validation cutoff a time split would use, so the held-out
+        cutoff's events never shape the columns.
     """
 
     cutoffs: tuple[pd.Timestamp, ...]
-    split: TimeSplit | None
     definition: str
-
-    @property
-    def resolve_at(self) -> pd.Timestamp:
-        """Where the feature set's data-derived value lists are resolved (the validation cutoff)."""
-        return self.split.valid if self.split is not None else self.cutoffs[-1]
+    horizon_days: int
+    resolve_at: pd.Timestamp
 
     @property
     def holdout(self) -> pd.Timestamp:
-        """The cutoff the model is judged on."""
-        return self.split.holdout if self.split is not None else self.cutoffs[-1]
+        """The newest cutoff: the one a time hold-out judges the model on."""
+        return self.cutoffs[-1]
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,23 @@ def _has_supplied_labels(tables, task: str) -> bool:
     return labels is not None and task in labels and labels[task].notna().any()
 
 
+def _resolve_point(cutoffs: list[pd.Timestamp], horizon_days: int) -> pd.Timestamp:
+    if len(cutoffs) >= 3:
+        return time_split(cutoffs, horizon_days=horizon_days).valid
+    return cutoffs[-1]
+
+
 def plan_cutoffs(
     tables: dict[str, pd.DataFrame], spec: ModelSpec, *, as_of=None, log: Callable[[str], Any] = print
 ) -> CutoffPlan:
-    """Cutoffs for `spec`: supplied label dates when the data has labels, else monthly cutoffs.
+    """Cutoffs for `spec`, read from the data: supplied label dates, or a grid from where the data begins.
 
-    With three or more label dates (or derived labels) the split is in time, newest cutoff
-    held out; with fewer supplied dates, customers of the newest date are split instead.
+    Derived labels: the newest cutoff is ``as_of - horizon`` (the newest complete label
+    window), earlier ones step back ``spec.cutoff_step``, never before the first
+    event plus ``spec.min_history_days``, never one with an empty population or a single
+    class (:func:`churnguard.labels.usable_cutoffs`). Enough are planned for
+    ``spec.n_cutoffs`` training cutoffs plus the validation, embargo and held-out ones.
+    Each planned cutoff is logged with its population and positives.
 
     Parameters
     ----------
@@ -78,7 +87,12 @@ def plan_cutoffs(
     as_of : Timestamp, optional
         No label window may reach past it (default: the end of the data).
     log : callable
-        Receives a line when the plan falls short (no embargo, a customer split).
+        Receives one line per planned cutoff.
+
+    Raises
+    ------
+    NotEnoughHistory
+        When no cutoff is usable, saying how much history is missing.
 
     Examples
     --------
@@ -86,29 +100,35 @@ def plan_cutoffs(
     >>> labels = pd.DataFrame({"customer_id": ["a", "b"], "as_of": pd.to_datetime(["2024-05-01"] * 2),
     ...                        "churn": [0, 1]})
     >>> plan = plan_cutoffs({"labels": labels}, load_model_spec(task="churn"), log=lambda line: None)
-    >>> plan.split is None, plan.definition, plan.holdout.date()
-    (True, 'supplied', datetime.date(2024, 5, 1))
+    >>> plan.definition, [c.date().isoformat() for c in plan.cutoffs]
+    ('supplied', ['2024-05-01'])
     """
-    from churnguard.labels import label_cutoffs
+    from churnguard.labels import usable_cutoffs
 
     horizon = spec.horizon_days
     if _has_supplied_labels(tables, spec.task) and spec.label in ("auto", "supplied", "service"):
         label_dates = sorted(pd.Timestamp(d) for d in tables["labels"]["as_of"].dropna().unique())
-        if len(label_dates) >= 3:
-            split = time_split(label_dates, horizon_days=horizon, n_train=spec.n_cutoffs)
-            return CutoffPlan((*split.train, split.valid, split.holdout), split, "supplied")
-        log(f"{spec.task}: supplied labels share {len(label_dates)} as_of date(s) "
-            f"({', '.join(str(d.date()) for d in label_dates)}); no time to split on, so customers "
-            "are split instead (stratified 60/20/20 train/valid/test, newest labels only)")
-        return CutoffPlan(tuple(label_dates[-1:]), None, "supplied")
-    # Over-ask: the embargo between validation and held-out cutoffs skips ~horizon of them.
-    extra = math.ceil(horizon / 28) + 2
-    all_cutoffs = label_cutoffs(tables, n_cutoffs=spec.n_cutoffs + extra, horizon_days=horizon,
-                                as_of=as_of, freq=spec.cutoff_freq)
-    split = time_split(all_cutoffs, horizon_days=horizon, n_train=spec.n_cutoffs)
-    if not split.embargo:
-        log(f"{spec.task}: too few cutoffs for an embargo; validation label windows overlap the held-out one")
-    return CutoffPlan((*split.train, split.valid, split.holdout), split, spec.label)
+        if as_of is not None:
+            label_dates = [d for d in label_dates if d + pd.Timedelta(days=horizon) <= pd.Timestamp(as_of)] or label_dates
+        label_dates = label_dates[-(spec.n_cutoffs + 2):]
+        log(f"{spec.task}: supplied labels at {len(label_dates)} as_of date(s) "
+            f"{label_dates[0].date()} .. {label_dates[-1].date()}")
+        return CutoffPlan(tuple(label_dates), "supplied", horizon, _resolve_point(label_dates, horizon))
+    # Enough for the training cutoffs, the validation one and the embargo before the held-out one.
+    extra = math.ceil(horizon / spec.cutoff_step) + 1
+    grid = usable_cutoffs(tables, task=spec.task, horizon_days=horizon, n_cutoffs=spec.n_cutoffs + extra,
+                          step_days=spec.cutoff_step, min_history_days=spec.min_history_days, as_of=as_of,
+                          lookback_days=spec.lookback_days, definition=spec.label,
+                          failure_kinds=spec.failure_kinds)
+    if not grid.cutoffs:
+        raise NotEnoughHistory(f"{spec.task}: no usable training cutoff: {grid.shortfall()}")
+    log(f"{spec.task}: {len(grid.cutoffs)} training cutoff(s) every {spec.cutoff_step} days from "
+        f"{grid.cutoffs[0].date()} to {grid.cutoffs[-1].date()} (data from {grid.first_event.date()}; "
+        f"horizon {horizon} days)")
+    for line in grid.describe():
+        log(f"  {line}")
+    cutoffs = list(grid.cutoffs)
+    return CutoffPlan(tuple(cutoffs), spec.label, horizon, _resolve_point(cutoffs, horizon))
 
 
 def training_data(
@@ -152,16 +172,18 @@ def training_data(
 
 def holdout_rebuilder(
     tables: dict[str, pd.DataFrame], spec: ModelSpec, plan: CutoffPlan
-) -> Callable[[dict[str, Any]], pd.DataFrame]:
-    """A function building the held-out cutoff's rows under another feature set (given as a dict).
+) -> Callable[..., pd.DataFrame]:
+    """A function building held-out rows under another feature set (given as a dict).
 
     The champion may have been trained on another feature set: its columns are rebuilt for
     the same held-out customers so both models are judged on identical rows and labels.
+    ``rebuild(feature_set, cutoffs=None)`` builds `cutoffs` (default: the newest cutoff).
     """
     from churnguard.labels import training_set
 
-    def rebuild(feature_set: dict[str, Any]) -> pd.DataFrame:
-        return training_set(tables, [plan.holdout], task=spec.task, horizon_days=spec.horizon_days,
+    def rebuild(feature_set: dict[str, Any], cutoffs=None) -> pd.DataFrame:
+        when = list(cutoffs) if cutoffs is not None else [plan.holdout]
+        return training_set(tables, when, task=spec.task, horizon_days=spec.horizon_days,
                             lookback_days=spec.lookback_days, definition=plan.definition,
                             feature_set=FeatureSet.from_dict(feature_set), failure_kinds=spec.failure_kinds)
 

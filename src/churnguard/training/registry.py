@@ -141,7 +141,7 @@ def champion_on_holdout(
     ours = None if artifact.feature_set is None else artifact.feature_set.to_dict()
     theirs = None if champion.feature_set is None else champion.feature_set.to_dict()
     if theirs is not None and theirs != ours and holdout_features is not None:
-        rebuilt = holdout_features(theirs)
+        rebuilt = holdout_features(theirs, sorted(pd.to_datetime(test["cutoff"]).unique()))
         X = test[["customer_id", "cutoff"]].merge(rebuilt.drop(columns="label"), on=["customer_id", "cutoff"], how="left")
     try:
         p = champion.estimator.predict_proba(X)[:, 1]
@@ -166,7 +166,7 @@ class RunRecord:
     evaluation : Evaluation
         Held-out metrics, scores, SHAP importance, row counts, input example.
     split : str
-        ``"time"`` or ``"stratified customers"``.
+        The hold-out kind: ``"time_embargo"``, ``"time"`` or ``"grouped_customers"``.
     champion : ChampionScore
         The champion on the same held-out rows.
     promote : bool
@@ -275,9 +275,14 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
             client.set_model_version_tag(name, version, "holdout_cutoff", window["holdout"])
             client.set_model_version_tag(name, version, "promotion", record.reason)
             client.update_model_version(name, version, description=version_description(
-                spec, split=record.split, window=window, rows=ev_.rows, metrics=ev_.metrics, reason=record.reason,
+                spec, split=window.get("evaluation") or record.split, window=window, rows=ev_.rows, metrics=ev_.metrics, reason=record.reason,
                 heuristic_feature=ev_.heuristic_feature, label=artifact.label, as_of=artifact.as_of))
             mlflow.set_tag("promotion", record.reason)
+            # Which evaluation stands behind the metrics, in words: a customer hold-out on a short
+            # history does not mean what an embargoed out-of-time hold-out means.
+            mlflow.set_tag("evaluation", window.get("evaluation") or record.split)
+            mlflow.set_tag("production_refit", str(bool(spec.production_refit)).lower())
+            client.set_model_version_tag(name, version, "evaluation", window.get("evaluation") or record.split)
             if record.champion.metrics is not None:
                 mlflow.log_metrics({f"champion_{k}": float(v) for k, v in record.champion.metrics.items()
                                     if _finite(v)})

@@ -129,7 +129,7 @@ def stratified_split(
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class HoldOut:
     """Which rows trained, validated and reported, and how that was chosen, in words.
 
     Attributes
@@ -144,6 +144,27 @@ class Evaluation:
     kind: str
     description: str
     split: TimeSplit | None = None
+
+    @classmethod
+    def of_split(cls, split: TimeSplit) -> "HoldOut":
+        """The out-of-time hold-out of a given time split, described in words.
+
+        Examples
+        --------
+        >>> s = time_split(pd.date_range("2024-01-01", periods=8, freq="MS"), horizon_days=90)
+        >>> HoldOut.of_split(s).kind
+        'time_embargo'
+        """
+        last_train = split.train[-1].date() if split.train else None
+        if split.embargo:
+            return cls("time_embargo",
+                       f"out-of-time hold-out with embargo: trained on cutoffs up to {last_train}, validated on "
+                       f"{split.valid.date()}, reported on {split.holdout.date()}; no training or validation "
+                       "label window overlaps the held-out one", split)
+        return cls("time",
+                   f"out-of-time hold-out without embargo (too little history for one): trained on cutoffs up to "
+                   f"{last_train}, validated on {split.valid.date()}, reported on {split.holdout.date()}; their "
+                   "label windows overlap, so the held-out score may be optimistic", split)
 
 
 def _both_classes(labels: np.ndarray, parts: np.ndarray) -> bool:
@@ -183,9 +204,9 @@ def grouped_split(
     return customer_parts.reindex(ids.to_numpy()).to_numpy(dtype=object)
 
 
-def choose_evaluation(
+def choose_hold_out(
     frame: pd.DataFrame, *, horizon_days: int, n_train: int | None = None, random_state: int = 1
-) -> tuple[np.ndarray, Evaluation]:
+) -> tuple[np.ndarray, HoldOut]:
     """The most honest evaluation the stacked training frame allows, and its row parts.
 
     In order: an out-of-time hold-out with an embargo (no training or validation label
@@ -205,10 +226,10 @@ def choose_evaluation(
     >>> cutoffs = pd.date_range("2024-01-01", periods=8, freq="MS")
     >>> frame = pd.DataFrame({"customer_id": np.tile([f"c{i}" for i in range(50)], 8),
     ...                       "cutoff": np.repeat(cutoffs, 50), "label": rng.integers(0, 2, 400)})
-    >>> parts, evaluation = choose_evaluation(frame, horizon_days=90)
+    >>> parts, evaluation = choose_hold_out(frame, horizon_days=90)
     >>> evaluation.kind, int((parts == "test").sum())
     ('time_embargo', 50)
-    >>> parts, evaluation = choose_evaluation(frame[frame["cutoff"] == cutoffs[-1]], horizon_days=90)
+    >>> parts, evaluation = choose_hold_out(frame[frame["cutoff"] == cutoffs[-1]], horizon_days=90)
     >>> evaluation.kind
     'grouped_customers'
     """
@@ -220,27 +241,15 @@ def choose_evaluation(
         if split.embargo:
             parts = _time_parts(cutoff, split)
             if _both_classes(labels, parts):
-                return parts, Evaluation(
-                    "time_embargo",
-                    f"out-of-time hold-out with embargo: trained on cutoffs up to {split.train[-1].date()}, "
-                    f"validated on {split.valid.date()}, reported on {split.holdout.date()}; no training or "
-                    "validation label window overlaps the held-out one",
-                    split,
-                )
+                return parts, HoldOut.of_split(split)
         loose = TimeSplit(tuple(cutoffs[:-2][-n_train:] if n_train else cutoffs[:-2]), cutoffs[-2], cutoffs[-1], False)
         parts = _time_parts(cutoff, loose)
         if _both_classes(labels, parts):
-            return parts, Evaluation(
-                "time",
-                f"out-of-time hold-out without embargo (too little history for one): trained on cutoffs up to "
-                f"{loose.train[-1].date()}, validated on {loose.valid.date()}, reported on {loose.holdout.date()}; "
-                "their label windows overlap, so the held-out score may be optimistic",
-                loose,
-            )
+            return parts, HoldOut.of_split(loose)
     parts = grouped_split(frame["customer_id"].to_numpy(), labels, random_state=random_state)
     if _both_classes(labels, parts):
         n_customers = frame["customer_id"].nunique()
-        return parts, Evaluation(
+        return parts, HoldOut(
             "grouped_customers",
             f"customer hold-out: {len(cutoffs)} cutoff(s) {cutoffs[0].date()} .. {cutoffs[-1].date()} are too few "
             f"to hold one out in time, so 20% of the {n_customers:,} customers (all their rows) are held out and "
