@@ -18,6 +18,8 @@ complete 90-day label window starts on one: 2026-08-01 + 90 days.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import tempfile
 import time
@@ -49,12 +51,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--months", type=int, nargs="+", default=[3, 6, 9, 12])
     args = parser.parse_args(argv)
+    # MLflow's INFO lines and progress bars would bury the table.
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     world = generate_world(args.customers, seed=args.seed)
     truth = world.pop("truth")
     tables = validate_tables(world).tables
     print(f"{args.customers:,} customers (seed {args.seed}); today = {AS_OF.date()}", flush=True)
-    print(f"{'months':>6} {'task':12} {'evaluation':18} {'cutoffs':>7} {'held-out rows':>13} "
+    print(f"{'months':>6} {'task':12} {'evaluation':18} {'train cutoffs':>7} {'held-out rows':>13} "
           f"{'model AUC':>9} {'oracle AUC':>10} {'share':>6} {'rule AUC':>8} {'seconds':>7}")
     for months in args.months:
         cut = last_months(tables, months, AS_OF)
@@ -70,7 +75,7 @@ def main(argv=None) -> int:
                     continue
             m = result.metrics
             share = m.get("share_of_oracle_auc", float("nan"))
-            print(f"{months:6d} {task:12} {result.evaluation.kind:18} {len(result.cutoffs.get('train') or []) + 2:7d} "
+            print(f"{months:6d} {task:12} {result.split:18} {len(result.cutoffs.get('train') or []):7d} "
                   f"{result.rows['holdout']:13,d} {m['model_roc_auc']:9.4f} {m.get('oracle_roc_auc', float('nan')):10.4f} "
                   f"{share:6.1%} {m.get('rule_roc_auc', float('nan')):8.4f} {time.perf_counter() - t0:7.0f}", flush=True)
     return 0
