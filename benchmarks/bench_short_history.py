@@ -77,7 +77,7 @@ def main(argv=None) -> int:
             share = m.get("share_of_oracle_auc", float("nan"))
             print(f"{months:6d} {task:12} {result.split:18} {len(result.cutoffs.get('train') or []):7d} "
                   f"{result.rows['holdout']:13,d} {m['model_roc_auc']:9.4f} {m.get('oracle_roc_auc', float('nan')):10.4f} "
-                  f"{share:6.1%} {m.get('rule_roc_auc', float('nan')):8.4f} {time.perf_counter() - t0:7.0f}", flush=True)
+                  f"{share:7.2%} {m.get('rule_roc_auc', float('nan')):8.4f} {time.perf_counter() - t0:7.0f}", flush=True)
     return 0
 
 
