@@ -281,7 +281,8 @@ def score(
     keep_share = min(1.0, drift_sample / max(len(ids), 1))
     samples: dict[str, list[pd.DataFrame]] = {key: [] for key in sets}
     prob_parts = []
-    scored_by = {task: scored_customers(task, tables, as_of) for task in models}
+    scored_by = {task: scored_customers(task, tables, as_of, definition=m.label, lookback_days=m.lookback_days)
+                 for task, m in models.items()}
 
     try:
         for start in _progress(bounds, progress, "scoring", len(bounds)):
@@ -305,7 +306,7 @@ def score(
         probs = pd.concat(prob_parts, ignore_index=True) if prob_parts else pd.DataFrame(
             {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}}
         )
-        scored = candidates(probs, tables, as_of, rules)
+        scored = candidates(probs, tables, as_of, rules, churn_population=scored_by.get("churn"))
         listed = rank_outreach(scored, rules=rules, capacity=capacity)
         scored["status"] = listing_status(scored, listed)
 
@@ -333,9 +334,8 @@ def score(
             store.close()
 
     outreach = outreach_frame(listed, explained)
-    suppressed = scored.loc[scored["status"] == "suppressed", ["customer_id", "suppressed_reason", *PROBABILITY.values()]]
-    suppressed = suppressed_frame(suppressed.sort_values("customer_id", kind="mergesort").reset_index(drop=True))
-    scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake"])
+    suppressed = suppressed_frame(scored.loc[scored["status"] == "suppressed"])
+    scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake", "rank_tier"])
     if explain == "all":
         scored = scored.join(explained[[c for c in explained.columns if not c.startswith("reason_key")]], on="customer_id")
     return ScoreResult(

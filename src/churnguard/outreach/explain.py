@@ -151,8 +151,9 @@ def explain_chunk(
 
     `frames` holds each feature-set key's features of the chunk, `rows` the same
     customers' scored rows (probabilities, stakes, priority) in the same order. The
-    risk that drives the priority drives the reasons: each task's contributions are
-    weighted by its share of the priority.
+    risk that drives the action drives the reasons: each task's contributions are
+    weighted by its share of the chosen action's stake (``churn_stake``,
+    ``maintenance_stake``).
 
     Examples
     --------
@@ -160,7 +161,7 @@ def explain_chunk(
     >>> X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "x": [0.0, 1.0] * 20})
     >>> model = ChurnModel(params={"n_estimators": 2, "min_child_samples": 2},
     ...                    calibration="none").fit(X[["x"]], [0, 1] * 20)
-    >>> rows = pd.DataFrame({"churn_probability": [0.9], "churn_stake": [90.0], "priority": [90.0]})
+    >>> rows = pd.DataFrame({"churn_probability": [0.9], "churn_stake": [90.0], "maintenance_stake": [0.0]})
     >>> catalogue = pd.DataFrame({"name": ["x"], "direction": ["up"], "reason": ["x is {x:.0f}"]})
     >>> out = explain_chunk({"churn": model}, {"k": X.iloc[[1]].reset_index(drop=True)}, {"churn": "k"}, rows,
     ...                     catalogue, {}, typical=pd.Series({"x": 0.5}), n_reasons=3)
@@ -169,7 +170,7 @@ def explain_chunk(
     """
     keys = list(dict.fromkeys(set_of.values()))
     ids = frames[keys[0]]["customer_id"]
-    total = rows["priority"].to_numpy()
+    total = (rows["churn_stake"].to_numpy(dtype="float64") + rows["maintenance_stake"].to_numpy(dtype="float64"))
     parts, weights = {}, {}
     for task, model in models.items():
         contribution = contributions(model, frames[set_of[task]], explainers.get(task))
@@ -179,7 +180,7 @@ def explain_chunk(
             contribution.loc[unscored, :] = np.nan
         parts[task] = contribution
         stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
-        # Equal shares at zero priority.
+        # Equal shares at a zero stake.
         weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
     # Reasons may quote any task's columns (context columns included): one merged row.
     merged = frames[keys[0]]

@@ -83,8 +83,9 @@ FEATURE_PREFIX = "__f_"
 ELIGIBLE_MAINTENANCE = "__maintenance_scored"
 SCORED_FIELDS = [
     ("customer_id", "string"), ("churn_probability", "double"), ("maintenance_probability", "double"),
-    ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("priority", "double"),
-    ("action", "string"), ("channel", "string"), ("above_threshold", "boolean"),
+    ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("value_at_risk", "double"),
+    ("priority", "double"), ("action", "string"), ("channel", "string"), ("rank_tier", "bigint"),
+    ("above_threshold", "boolean"),
     ("suppressed_reason", "string"), ("eligible", "boolean"), (ELIGIBLE_MAINTENANCE, "boolean"),
 ]
 # Customers per priority bucket when ranking: one bucket is ranked in one task.
@@ -106,7 +107,7 @@ class SparkScoreResult:
     ----------
     outreach, suppressed : pyspark.sql.DataFrame
         Columns ``scoring.OUTREACH_COLUMNS`` ordered by rank, ``scoring.SUPPRESSED_COLUMNS``
-        ordered by customer_id.
+        ordered by priority (highest first), then customer_id.
     scored : pyspark.sql.DataFrame
         The persisted per-customer rows (scored columns, then ``__f_`` features);
         ``scored.unpersist()`` once the lists are written.
@@ -213,9 +214,10 @@ def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_co
     frames = {key: shard_feature_frame(tables, plan) for key, plan in plans.items()}
     models = _worker_models(digest, broadcast) if set_of else {}
     ids = frames[next(iter(frames))]["customer_id"]
-    scored_by = {task: scored_customers(task, tables, as_of) for task in models}
+    scored_by = {task: scored_customers(task, tables, as_of, definition=m.label, lookback_days=m.lookback_days)
+                 for task, m in models.items()}
     part = predict_tasks(models, frames, set_of, ids, scored_by)
-    scored = candidates(part, tables, as_of, rules)
+    scored = candidates(part, tables, as_of, rules, churn_population=scored_by.get("churn"))
     maintenance = scored_by.get("maintenance")
     scored[ELIGIBLE_MAINTENANCE] = (np.ones(len(part), dtype=bool) if maintenance is None
                                     else member_mask(part["customer_id"], maintenance))
@@ -280,12 +282,12 @@ def _typical_spark(scored, models, plans, set_of, feature_columns, *, drift_samp
 
 
 def _positions(frame, *, by: str | None, n_buckets: int, name: str):
-    """0-based position in (priority desc, customer_id asc) order, within `by` when given.
+    """0-based position in (rank_tier asc, priority desc, customer_id asc) order, within `by` when given.
 
     Rows fall into priority buckets whose bounds are quantiles taken once on the
-    driver (a fixed function of the row, so every job sees the same buckets); each
-    (group, bucket) is numbered in one task and shifted by the sizes of the buckets
-    above it.
+    driver (a fixed function of the row, so every job sees the same buckets), the
+    buckets of a later ``rank_tier`` after all of an earlier one's; each (group,
+    bucket) is numbered in one task and shifted by the sizes of the buckets above it.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -295,6 +297,8 @@ def _positions(frame, *, by: str | None, n_buckets: int, name: str):
     bucket = F.lit(0)
     for bound in bounds:  # higher priority, lower bucket
         bucket = bucket + F.when(F.col("priority") < F.lit(bound), 1).otherwise(0)
+    # win_back (tier 1) ranks after every other action, whatever its priority.
+    bucket = bucket + F.col("rank_tier").cast("int") * F.lit(len(bounds) + 1)
     keyed = frame.withColumn("__bucket", bucket.cast("int"))
     keys = ([by] if by else []) + ["__bucket"]
     counts = keyed.groupBy(*keys).count().toPandas().sort_values(keys, kind="mergesort")
@@ -384,7 +388,7 @@ def score_spark_result(
     broadcast = spark.sparkContext.broadcast(payload)
     fields = SCORED_FIELDS + [(FEATURE_PREFIX + c, "double" if num else "string")
                               for c, (_, num) in feature_columns.items()]
-    to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_()}
+    to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_(), "bigint": pa.int64()}
     arrow_schema = pa.schema([(name, to_arrow[kind]) for name, kind in fields])
     layout = first.plan.layout
 
@@ -406,7 +410,7 @@ def score_spark_result(
                     for name in first.plan.surviving}
     catalogue = merge_catalogues(models, empty_tables, as_of, {k: p.feature_set for k, p in plans.items()}, set_of)
 
-    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action")
+    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action", "rank_tier")
     n_buckets = max(1, first.n_shards, math.ceil(n_customers / CUSTOMERS_PER_BUCKET))
 
     def lists(rules, capacity):
@@ -472,7 +476,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
     outreach_arrow = pa.schema([(n, pa.int64() if k == "bigint" else to_arrow[k]) for n, k in outreach_fields])
     outreach = listed_rows.mapInArrow(outreach_of, _spark_schema(outreach_fields)).orderBy("rank")
 
-    suppressed_fields = [("customer_id", "string"), ("reason", "string"),
+    suppressed_fields = [("customer_id", "string"), ("reason", "string"), ("priority", "double"),
                          ("churn_probability", "double"), ("maintenance_probability", "double")]
     assert [n for n, _ in suppressed_fields] == SUPPRESSED_COLUMNS
     suppressed_arrow = pa.schema([(n, to_arrow[k]) for n, k in suppressed_fields])
@@ -483,9 +487,9 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
 
     suppressed = (
         scored.where(F.col("suppressed_reason") != "")
-        .select("customer_id", "suppressed_reason", *PROBABILITY.values())
+        .select("customer_id", "suppressed_reason", "priority", *PROBABILITY.values())
         .mapInArrow(suppressed_of, _spark_schema(suppressed_fields))
-        .orderBy("customer_id")
+        .orderBy(F.col("priority").desc(), F.col("customer_id").asc())
     )
     return outreach, suppressed
 
