@@ -19,7 +19,8 @@ import pandas as pd
 
 # Which fact a sentence speaks of, recognised from its wording (old and new templates).
 FACTS = {
-    "purchase recency": r"purchases? in the last|last purchase|no purchase for|spending in the last|spent .* in the last",
+    "purchase recency": r"purchases? in the last|last purchase|no purchase for",
+    "spending": r"spending in the last|spent .* in the last",
     "complaints": r"complain",
     "nps": r"\bNPS\b",
     "csat": r"satisfaction",
@@ -28,9 +29,11 @@ FACTS = {
     "service overdue": r"overdue|past its .*service interval|since (?:its )?last preventive",
     "failures": r"repairs? or failures?",
     "warranty": r"warranty",
-    "contacts": r"contacted us|contacts? (in|about)|came back",
+    "contact volume": r"contacted us|^\d+ (?!escalated)[a-z]+ contacts? in the last",
+    "contact topics": r"contacts? about",
+    "repeat contacts": r"came back",
     "waiting": r"waited|gave up waiting",
-    "activity": r"active on|no product activity|times in the last \d+ days$",
+    "activity": r"active on|no product activity",
 }
 
 

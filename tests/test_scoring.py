@@ -95,8 +95,10 @@ def test_outreach_list_has_exactly_the_contract_columns(world):
 
 def test_without_capacity_every_eligible_customer_is_ranked(world):
     result = run(world)
-    assert len(result.outreach) == N
-    assert result.outreach["rank"].tolist() == list(range(1, N + 1))
+    status = result.scored["status"]
+    assert not (status == "over_capacity").any()
+    assert len(result.outreach) == (status == "listed").sum() > 0
+    assert result.outreach["rank"].tolist() == list(range(1, len(result.outreach) + 1))
 
 
 def test_list_is_ordered_by_priority_then_customer_id(world):
@@ -105,27 +107,65 @@ def test_list_is_ordered_by_priority_then_customer_id(world):
     assert key == sorted(key)
 
 
-def test_priority_is_expected_money_at_stake(world):
+def test_priority_is_the_expected_value_saved_net_of_the_contact_cost(world):
     result = run(world)
     rules = load_outreach_rules()
     scored = result.scored.set_index("customer_id")
-    expected = scored["churn_probability"] * scored["value"] + scored["maintenance_probability"] * rules.maintenance_cost
+    cost = scored["channel"].map(rules.contact_cost)
+    churn_saved = scored["churn_probability"] * scored["value"] * rules.actions["retention_call"].save_rate
+    visit = scored["maintenance_probability"] >= rules.visit_threshold
+    maint_rate = np.where(visit, rules.actions["maintenance_visit"].save_rate,
+                          rules.actions["maintenance_reminder"].save_rate)
+    maint_saved = scored["maintenance_probability"] * rules.maintenance_cost * maint_rate
+    expected = pd.Series(np.select(
+        [scored["action"] == "retention_call", scored["action"].str.startswith("maintenance"),
+         scored["action"] == "retention_call+maintenance_visit"],
+        [churn_saved - cost, maint_saved - cost, churn_saved + maint_saved - cost]), index=scored.index)
     np.testing.assert_allclose(scored["priority"], expected)
     out = result.outreach.set_index("customer_id")
-    np.testing.assert_allclose(out["value_at_risk"], expected[out.index].round(2))
+    assert (out["priority"] > 0).all()
 
 
-def test_action_follows_the_dominant_stake_and_visits_are_booked_by_phone(world):
+def test_a_retention_call_needs_the_minimum_churn_probability_whatever_the_value(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["value"] = 1e7  # value alone must not make a safe customer a call
+    tables["customers"] = customers
+    result = run(world, tables=tables, models={"churn": world["models"]["churn"]})
+    minimum = load_outreach_rules().actions["retention_call"].min_probability
+    assert (result.outreach["churn_probability"] >= minimum).all()
+    below = result.scored["churn_probability"] < minimum
+    assert below.any() and (result.scored.loc[below, "status"] == "below_threshold").all()
+
+
+def test_a_maintenance_visit_due_always_gets_a_maintenance_action_booked_by_phone(world):
     result = run(world)
     scored = result.scored
     rules = load_outreach_rules()
-    churn_wins = scored["churn_probability"] * scored["value"] >= scored["maintenance_probability"] * rules.maintenance_cost
-    assert (scored.loc[churn_wins, "action"] == "retention_call").all()
-    maint = scored[~churn_wins]
-    assert (maint["action"] == np.where(maint["maintenance_probability"] >= rules.visit_threshold,
-                                        "maintenance_visit", "maintenance_reminder")).all()
-    assert (scored.loc[scored["action"] == "maintenance_visit", "channel"] == "phone").all()
+    due = scored["maintenance_probability"] >= rules.visit_threshold
+    assert due.any()
+    assert scored.loc[due, "action"].isin(["maintenance_visit", "retention_call+maintenance_visit"]).all()
+    both = due & (scored["churn_probability"] >= rules.actions["retention_call"].min_probability)
+    assert (scored.loc[both, "action"] == "retention_call+maintenance_visit").all()
+    visits = scored["action"].str.contains("maintenance_visit")
+    assert (scored.loc[visits, "channel"] == "phone").all()
     assert set(scored["channel"]) <= {"email", "sms", "phone"}
+
+
+def test_high_risk_retention_calls_go_by_phone_unless_the_customer_refuses(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["preferred_channel"] = "email"
+    customers["refuses_phone"] = pd.array([i % 2 == 0 for i in range(N)], dtype="boolean")
+    tables["customers"] = customers
+    result = run(world, tables=tables, models={"churn": world["models"]["churn"]})
+    rules = load_outreach_rules()
+    rows = result.scored.merge(customers[["customer_id", "refuses_phone"]], on="customer_id")
+    high = (rows["churn_probability"] >= rules.phone_from_probability) & (rows["action"] == "retention_call")
+    assert high.any()
+    assert (rows.loc[high & ~rows["refuses_phone"], "channel"] == "phone").all()
+    assert (rows.loc[high & rows["refuses_phone"], "channel"] == "email").all()
+    assert (rows.loc[~high, "channel"] == "email").all()
 
 
 def test_suppressed_customers_are_not_ranked_and_the_file_says_why(world):

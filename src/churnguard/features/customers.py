@@ -77,7 +77,9 @@ def catalogue(spec: CustomersFeatures, tables: dict[str, pd.DataFrame] | None = 
     infos = [
         FeatureInfo(
             f"{FAMILY}_tenure_days", FAMILY, "Days from signup to as_of", "days",
-            reason="customer for only {customers_tenure_days:.0f} days", direction="down",
+            reason="customer for only {customers_tenure_days:.0f} days", direction="down", fact="tenure",
+            # A year or more is a long-standing customer, whatever the model's interactions say.
+            reason_if=f"{FAMILY}_tenure_days < 365", grows_with_time=True,
         ),
         FeatureInfo(f"{FAMILY}_value", FAMILY, "Customer value (revenue or CLV) from the customers table", "currency",
                     direction="up"),

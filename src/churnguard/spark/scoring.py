@@ -124,6 +124,10 @@ class SparkScoreResult:
     typical: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     models: dict = field(default_factory=dict)
     _lists: Any = None
+    catalogue: pd.DataFrame = field(default_factory=pd.DataFrame)
+    as_of: Any = None
+    rules: Any = None
+    feature_tasks: dict = field(default_factory=dict)
 
     def relist(self, *, rules=None, capacity: int | None = None):
         """(outreach, suppressed) again from the same scores under other caps.
@@ -422,8 +426,10 @@ def score_spark_result(
 
     key_order = list(dict.fromkeys(set_of.values()))
     outreach, suppressed = lists(rules, capacity)
+    feature_tasks = {task: [c for c in plans[set_of[task]].columns[1:]] for task in models}
     return SparkScoreResult(outreach, suppressed, scored, list(first.warnings), typical,
-                            {task: model_info(m) for task, m in models.items()}, lists)
+                            {task: model_info(m) for task, m in models.items()}, lists, catalogue, as_of, rules,
+                            feature_tasks)
 
 
 def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans, set_of, key_order,
@@ -462,7 +468,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
             if loaded:
                 frames = {key: _features_frame(frame, plans[key]) for key in key_order}
                 explained = explain_chunk(loaded, frames, set_of, rows.drop(columns="customer_id"), catalogue,
-                                          fast, typical=typical, n_reasons=n_reasons)
+                                          fast, typical=typical, n_reasons=n_reasons, rules=rules)
             else:
                 explained = pd.DataFrame(index=pd.Index([], name="customer_id"))
             out = outreach_frame(rows.reset_index(drop=True), explained)
@@ -492,6 +498,60 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
         .orderBy(F.col("priority").desc(), F.col("customer_id").asc())
     )
     return outreach, suppressed
+
+
+def report_result(result: SparkScoreResult, *, drift_sample: int = 100_000):
+    """The Spark run collected as a :class:`churnguard.scoring.ScoreResult`, for :func:`churnguard.report.write_report`.
+
+    The list and the suppressed list come back whole; every scored customer's
+    probabilities, action and status too (a few numbers each, for the report's counts
+    and histograms); the features only as a seeded sample of `drift_sample` rows per
+    task for the drift check, as the single-machine path samples them.
+
+    Examples
+    --------
+    >>> report = report_result(score_spark_result(spark, "s3a://lake/crm", "2024-06-01"))  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    from churnguard.outreach import CONTEXT_COLUMNS, PROBABILITY
+    from churnguard.scoring import ScoreResult
+
+    outreach = result.outreach.toPandas()
+    suppressed = result.suppressed.toPandas()
+    scored = result.scored
+    listed_ids = result.outreach.select("customer_id", F.lit(True).alias("__listed"))
+    status = (
+        F.when(F.col("__listed"), F.lit("listed"))
+        .when(F.col("suppressed_reason") != "", F.lit("suppressed"))
+        .when(~F.col("above_threshold"), F.lit("below_threshold"))
+        .otherwise(F.lit("over_capacity"))
+    )
+    rows = (scored.join(listed_ids, on="customer_id", how="left")
+            .select("customer_id", *PROBABILITY.values(), "value", "priority", "action", "channel",
+                    status.alias("status"))
+            .orderBy("customer_id").toPandas())
+    present = set(scored.columns)
+    context_features = [f for f in CONTEXT_COLUMNS.values() if FEATURE_PREFIX + f in present]
+    context = (scored.join(result.outreach.select("customer_id"), on="customer_id", how="inner")
+               .select("customer_id", *[F.col(f"`{FEATURE_PREFIX + f}`").alias(f) for f in context_features])
+               .toPandas().set_index("customer_id"))
+    from churnguard.outreach import listing_context
+
+    explanations = listing_context(context)
+    n = max(len(rows), 1)
+    features = {}
+    for task, columns in result.feature_tasks.items():
+        frame = scored if task != "maintenance" else scored.where(F.col(ELIGIBLE_MAINTENANCE))
+        if n > drift_sample:
+            frame = frame.sample(fraction=min(1.0, drift_sample / n), seed=0)
+        wanted = [c for c in columns if FEATURE_PREFIX + c in present]
+        sample = frame.select("customer_id", *[F.col(f"`{FEATURE_PREFIX + c}`").alias(c) for c in wanted]).toPandas()
+        features[task] = sample.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    return ScoreResult(
+        as_of=result.as_of, outreach=outreach, suppressed=suppressed, scored=rows, features=features,
+        models=result.models, catalogue=result.catalogue, explanations=explanations, rules=result.rules,
+    )
 
 
 def score_spark(
@@ -715,6 +775,7 @@ def score_command_spark(
     rules=None,
     spark_master: str | None = None,
     n_shards: int | None = None,
+    report: str | None = None,
 ) -> SparkScoreRun:
     """``churnguard score --engine spark``: score, write the list and its sibling.
 
@@ -722,7 +783,9 @@ def score_command_spark(
     `tracking_uri`). `rules` is a path to an outreach-rules TOML (or an
     ``OutreachRules``, or None for the packaged one). Raises :class:`NoModelError`
     when there is nothing to score with, ``ValidationError`` /
-    ``SchemaMismatchError`` on bad input, as the single-machine command does.
+    ``SchemaMismatchError`` on bad input, as the single-machine command does. With
+    `report` (a local path), the HTML report is written there too
+    (:func:`report_result`, :func:`churnguard.report.write_report`).
 
     Examples
     --------
@@ -744,6 +807,10 @@ def score_command_spark(
     try:
         path, suppressed_path = write_outreach_spark(result.outreach, result.suppressed, str(out))
         n_listed, n_suppressed = result.outreach.count(), result.suppressed.count()
+        if report is not None:
+            from churnguard.report import write_report
+
+            write_report(report_result(result), report, models=models)
     finally:
         result.scored.unpersist()
     return SparkScoreRun(n_listed, n_suppressed, path, suppressed_path, list(result.warnings))
