@@ -80,8 +80,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         page.evaluate("(() => { const s = document.getElementById('f-action'); s.value = 'maintenance_visit'; "
                       "s.dispatchEvent(new Event('change')); })()")
-        print(f"filter by action: {time.perf_counter() - t:.3f} s; "
-              f"{page.evaluate('document.getElementById(\"page-info\").textContent')}")
+        info = page.evaluate("document.getElementById('page-info').textContent")
+        print(f"filter by action: {time.perf_counter() - t:.3f} s; {info}")
     return 0
 
 

@@ -350,3 +350,88 @@ def test_a_time_zone_aware_as_of_scores_the_same_instant_as_its_utc_time(world):
     assert aware.as_of == AS_OF
     pd.testing.assert_frame_equal(aware.outreach, naive.outreach)
     pd.testing.assert_frame_equal(aware.suppressed, naive.suppressed)
+
+
+# --------------------------------------------------------------------------- issue 15: the population the model learned
+
+
+def _shop(world, lookback_days=180):
+    """The test world as a shop: a third bought recently, a third lapsed long ago, a third never."""
+    from churnguard.training import ModelArtifact
+
+    ids = world["tables"]["customers"]["customer_id"].tolist()
+    recent = [c for i, c in enumerate(ids) if i % 3 == 0]
+    lapsed = [c for i, c in enumerate(ids) if i % 3 == 1]
+    purchases = pd.DataFrame({
+        "customer_id": pd.array(recent + lapsed, dtype="str"),
+        "timestamp": pd.Series([AS_OF - pd.Timedelta(days=20)] * len(recent)
+                               + [AS_OF - pd.Timedelta(days=400)] * len(lapsed), dtype="datetime64[us]"),
+        "amount": 10.0,
+    })
+    tables = {**world["tables"], "purchases": purchases}
+    churn = ModelArtifact(world["models"]["churn"], task="churn", label="inactivity", lookback_days=lookback_days)
+    return tables, {"churn": churn}, set(recent), set(lapsed)
+
+
+def test_every_ranked_retention_customer_is_in_the_churn_label_population(world):
+    from churnguard.timeline import task_population
+
+    tables, models, recent, lapsed = _shop(world)
+    result = run(world, tables=tables, models=models)
+    members = set(task_population(tables, AS_OF, "churn", definition="inactivity", lookback_days=180))
+    assert members == recent
+    calls = result.outreach.loc[result.outreach["action"] == "retention_call", "customer_id"]
+    assert len(calls) > 0 and set(calls) <= members
+    outside = result.scored[~result.scored["customer_id"].isin(members)]
+    assert outside["churn_probability"].isna().all()
+
+
+def test_customers_outside_the_churn_population_are_suppressed_as_lapsed_or_never_bought(world):
+    tables, models, recent, lapsed = _shop(world)
+    result = run(world, tables=tables, models=models)
+    reasons = dict(zip(result.suppressed["customer_id"], result.suppressed["reason"]))
+    some_lapsed = sorted(lapsed)[0]
+    assert reasons[some_lapsed] == "lapsed (400 days since last purchase)"
+    never = sorted(set(tables["customers"]["customer_id"]) - recent - lapsed)[0]
+    assert reasons[never] == "never_bought"
+    assert result.suppressed["priority"].is_monotonic_decreasing
+
+
+def test_the_win_back_rule_ranks_lapsed_buyers_after_every_other_action(world):
+    tables, models, recent, lapsed = _shop(world)
+    rules = replace(load_outreach_rules(), win_back=True)
+    result = run(world, tables=tables, models=models, rules=rules)
+    actions = result.outreach["action"].tolist()
+    assert "win_back" in actions and "retention_call" in actions
+    first_win_back = actions.index("win_back")
+    assert set(actions[first_win_back:]) == {"win_back"}
+    assert set(result.outreach.loc[result.outreach["action"] == "win_back", "customer_id"]) <= lapsed
+    # Lapsed buyers left in the suppressed file are those a win-back would not pay for.
+    still = result.suppressed[result.suppressed["reason"].str.startswith("lapsed")]
+    assert (still["priority"] <= 0).all()
+    # Off by default: the same lapsed buyers are suppressed instead.
+    assert "win_back" not in run(world, tables=tables, models=models).outreach["action"].tolist()
+
+
+def test_a_quiet_day_holds_everyone_back_and_the_rule_names_it(world):
+    rules = replace(load_outreach_rules(), quiet_weekdays=(AS_OF.day_name(),))
+    result = run(world, rules=rules)
+    assert len(result.outreach) == 0
+    assert result.suppressed["reason"].str.contains("quiet_day").all()
+
+
+def test_a_customer_contacted_proactively_within_their_own_interval_is_held_back(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["contact_every_days"] = np.where(customers["customer_id"] == "c0001", 90.0, np.nan)
+    tables["customers"] = customers
+    tables["outreach_log"] = pd.DataFrame({
+        "customer_id": ["c0001", "c0002", "c0003"], "list_date": [AS_OF - pd.Timedelta(days=60)] * 2 + [AS_OF],
+        "action": "retention_call", "group": "treatment",
+        "contacted_at": [AS_OF - pd.Timedelta(days=60)] * 2 + [AS_OF - pd.Timedelta(days=5)],
+    })
+    result = run(world, tables=tables)
+    reasons = dict(zip(result.suppressed["customer_id"], result.suppressed["reason"]))
+    assert reasons.get("c0001") == "contact_frequency"  # 60 days ago, asked for 90
+    assert "c0002" not in reasons  # 60 days ago, the default 30 has passed
+    assert reasons.get("c0003") == "contact_frequency"
