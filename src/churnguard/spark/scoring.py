@@ -206,7 +206,7 @@ def _features_frame(frame: pd.DataFrame, plan) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_columns):
+def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_columns, population_of):
     """One shard's scored rows and features: the kernel's predict loop and contact policy."""
     from churnguard.outreach import candidates, member_mask, predict_tasks, scored_customers
     from churnguard.spark.features import shard_feature_frame, shard_tables
@@ -218,8 +218,10 @@ def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_co
     frames = {key: shard_feature_frame(tables, plan) for key, plan in plans.items()}
     models = _worker_models(digest, broadcast) if set_of else {}
     ids = frames[next(iter(frames))]["customer_id"]
-    scored_by = {task: scored_customers(task, tables, as_of, definition=m.label, lookback_days=m.lookback_days)
-                 for task, m in models.items()}
+    # The label definition and look-back ride from the driver: workers load bare estimators.
+    scored_by = {task: scored_customers(task, tables, as_of, definition=population_of[task][0],
+                                        lookback_days=population_of[task][1])
+                 for task in models}
     part = predict_tasks(models, frames, set_of, ids, scored_by)
     scored = candidates(part, tables, as_of, rules, churn_population=scored_by.get("churn"))
     maintenance = scored_by.get("maintenance")
@@ -387,6 +389,9 @@ def score_spark_result(
         for column, numeric in zip(plan.columns[1:], plan.numeric[1:]):
             feature_columns.setdefault(column, (key, numeric))
 
+    from churnguard.training.artifact import as_artifact
+
+    population_of = {task: (as_artifact(m).label, as_artifact(m).lookback_days) for task, m in models.items()}
     payload = _model_payload(models)
     digest = _payload_digest(payload)
     broadcast = spark.sparkContext.broadcast(payload)
@@ -397,7 +402,8 @@ def score_spark_result(
     layout = first.plan.layout
 
     def score_of(batch):
-        frame = _score_shard(split_shard(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns)
+        frame = _score_shard(split_shard(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns,
+                             population_of)
         if frame is None:
             return arrow_schema.empty_table()
         return _to_arrow_table(frame, arrow_schema)
