@@ -112,4 +112,5 @@ def test_spark_drivers_import_the_kernel_not_the_single_machine_driver_insides()
         if isinstance(node, ast.ImportFrom) and node.module == "churnguard.scoring"
         for alias in node.names
     }
-    assert imported <= {"load_models", "model_info"}
+    # ScoreResult: the result type the report reads, filled from Spark frames by report_result.
+    assert imported <= {"load_models", "model_info", "ScoreResult"}

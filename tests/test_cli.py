@@ -111,12 +111,15 @@ def test_train_then_score_writes_the_list_and_its_suppressed_sibling(world, tmp_
     summary = capsys.readouterr().out
     assert "ROC-AUC" in summary and "champion" in summary
     out = tmp_path / "lists" / "outreach.csv"
+    report = tmp_path / "lists" / "report.html"
     assert run("score", "--data", world, "--as-of", "2026-10-01", "--out", out, "--capacity", 25,
-               "--tracking-uri", uri, "--quiet") == EXIT_OK
+               "--report", report, "--tracking-uri", uri, "--quiet") == EXIT_OK
     listed = pd.read_csv(out, dtype={"customer_id": str})
-    assert len(listed) == 25 and listed["rank"].tolist() == list(range(1, 26))
+    # At most the capacity: the policy lists only customers a contact pays for.
+    assert 0 < len(listed) <= 25 and listed["rank"].tolist() == list(range(1, len(listed) + 1))
     assert listed["maintenance_probability"].isna().all()  # no maintenance model registered
     assert (tmp_path / "lists" / "outreach.suppressed.csv").exists()
+    assert f'"{listed["customer_id"].iloc[0]}"' in report.read_text()  # the report holds the list
 
 
 def test_feature_list_with_data_names_the_exact_columns(world, capsys):
@@ -136,8 +139,12 @@ def test_a_subscription_business_with_only_customers_and_usage_trains_and_scores
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert run("train", "--data", data, "--task", "churn", "--spec", spec, "--tracking-uri", uri, "--quiet") == EXIT_OK
     out = tmp_path / "outreach.csv"
+    # A 40-tree model on a small world rates everyone near the base rate (about 7%), under the
+    # default 15% a retention call needs: these rules list every customer worth a call.
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[actions.retention_call]\nmin_probability = 0.0\n")
     assert run("score", "--data", data, "--as-of", "2026-11-01", "--out", out, "--tracking-uri", uri,
-               "--quiet") == EXIT_OK
+               "--rules", rules, "--quiet") == EXIT_OK
     assert capsys.readouterr().err == ""  # --quiet: no banners, no progress bars
     listed = pd.read_csv(out)
     assert len(listed) > 0 and listed["churn_probability"].notna().all()
@@ -152,3 +159,13 @@ def test_outputs_get_the_usual_file_permissions_not_0600(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_score_refuses_a_report_path_that_is_not_html_before_any_work(world, tmp_path, capsys):
+    out = tmp_path / "outreach.csv"
+    code = run("score", "--data", world, "--as-of", "2026-10-01", "--out", out, "--report", tmp_path / "r.pdf",
+               "--quiet")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--report" in err and ".html" in err and "Traceback" not in err
+    assert not out.exists()

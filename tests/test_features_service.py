@@ -85,7 +85,7 @@ def test_hand_built_customer_has_hand_computed_service_features():
     assert a["service_worst_asset_product"] == "heating unit"
     assert a["service_worst_asset_interval_days"] == 90
     reason = next(i for i in infos if i.name == "service_overdue_days_max").reason
-    assert reason.format(**a) == "heating unit 92 days past its 90-day service interval"
+    assert reason.format(**a) == "heating unit is 92 days past its 90-day service interval"
 
 
 def test_customer_without_assets_gets_zero_counts_and_nan_recency():

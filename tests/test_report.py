@@ -67,7 +67,7 @@ def scored_run():
         "reason": ["{complaints_90d:.0f} complaints in the last 90 days", "customer for only {tenure_days:.0f} days"],
         "direction": ["up", "down"],
     })
-    tables = {"customers": pd.DataFrame({"customer_id": features["customer_id"],
+    tables = {"customers": pd.DataFrame({"customer_id": features["customer_id"], "value": 500.0,
                                          "do_not_contact": pd.array([i % 50 == 0 for i in range(n)], dtype="boolean")})}
     today = features.assign(tenure_days=features["tenure_days"] + 900)  # everyone aged: drift
     # The drift baseline rides with the artifact, as training stores it.
@@ -91,10 +91,50 @@ def test_report_is_one_self_contained_html_file(scored_run, tmp_path):
 def test_report_shows_levels_actions_reasons_models_and_flags_drift(scored_run, tmp_path):
     result, model = scored_run
     html = write_report(result, tmp_path / "report.html", models={"churn": model}).read_text()
-    for text in ("Customers per risk level", "retention_call", "Complaints in the last 90 days",
+    for text in ("Customers per risk level", "retention call", "Complaints in the last 90 days",
                  "Models used", "do not contact"):
         assert text in html
-    assert re.search(r'<tr class="major"><td>tenure_days</td>', html)
+
+
+def test_report_leaves_features_that_grow_with_time_out_of_the_drift_alarm_and_says_so(scored_run, tmp_path):
+    result, model = scored_run  # everyone's tenure is 900 days longer today: drift by construction
+    html = write_report(result, tmp_path / "report.html", models={"churn": model}).read_text()
+    assert not re.search(r'<tr class="major"><td>tenure_days</td>', html)
+    left_out = re.search(r'<p id="drift-left-out">(.*?)</p>', html, re.S).group(1)
+    assert "grow with time" in left_out and "tenure_days (Days since signup)" in left_out
+
+
+def test_report_drift_rows_carry_the_catalogue_description(scored_run, tmp_path):
+    result, model = scored_run
+    today = dict(result.features)
+    today["churn"] = today["churn"].assign(complaints_90d=today["churn"]["complaints_90d"] + 5)
+    shifted = type(result)(**{**result.__dict__, "features": today})
+    html = write_report(shifted, tmp_path / "report.html", models={"churn": model}).read_text()
+    assert re.search(r'<tr class="major"><td>complaints_90d</td><td>Complaints in the last 90 days</td>', html)
+
+
+def test_report_embeds_the_whole_list_in_rank_order_with_a_viewport_for_phones(scored_run, tmp_path):
+    import json
+
+    result, model = scored_run
+    html = write_report(result, tmp_path / "report.html", models={"churn": model}).read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    payload = json.loads(re.search(r'<script id="list-data" type="application/json">(.*?)</script>', html, re.S)
+                         .group(1).replace("<\\/", "</"))
+    ids = [row[payload["columns"].index("customer_id")] for row in payload["rows"]]
+    assert ids == result.outreach["customer_id"].tolist()
+    # The list comes before the summary.
+    assert html.index('id="outreach"') < html.index("<h2>Summary</h2>")
+
+
+def test_a_reason_closing_the_script_tag_cannot_break_the_page(scored_run, tmp_path):
+    result, model = scored_run
+    assert len(result.outreach) > 0
+    outreach = result.outreach.copy()
+    outreach.loc[0, "reason_1"] = "</script><script>alert(1)</script>"
+    broken = type(result)(**{**result.__dict__, "outreach": outreach})
+    html = write_report(broken, tmp_path / "report.html", models={"churn": model}).read_text()
+    assert "</script><script>alert(1)" not in html
 
 
 def test_report_failure_leaves_no_file(scored_run, tmp_path, monkeypatch):

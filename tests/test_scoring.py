@@ -95,8 +95,10 @@ def test_outreach_list_has_exactly_the_contract_columns(world):
 
 def test_without_capacity_every_eligible_customer_is_ranked(world):
     result = run(world)
-    assert len(result.outreach) == N
-    assert result.outreach["rank"].tolist() == list(range(1, N + 1))
+    status = result.scored["status"]
+    assert not (status == "over_capacity").any()
+    assert len(result.outreach) == (status == "listed").sum() > 0
+    assert result.outreach["rank"].tolist() == list(range(1, len(result.outreach) + 1))
 
 
 def test_list_is_ordered_by_priority_then_customer_id(world):
@@ -105,27 +107,65 @@ def test_list_is_ordered_by_priority_then_customer_id(world):
     assert key == sorted(key)
 
 
-def test_priority_is_expected_money_at_stake(world):
+def test_priority_is_the_expected_value_saved_net_of_the_contact_cost(world):
     result = run(world)
     rules = load_outreach_rules()
     scored = result.scored.set_index("customer_id")
-    expected = scored["churn_probability"] * scored["value"] + scored["maintenance_probability"] * rules.maintenance_cost
+    cost = scored["channel"].map(rules.contact_cost)
+    churn_saved = scored["churn_probability"] * scored["value"] * rules.actions["retention_call"].save_rate
+    visit = scored["maintenance_probability"] >= rules.visit_threshold
+    maint_rate = np.where(visit, rules.actions["maintenance_visit"].save_rate,
+                          rules.actions["maintenance_reminder"].save_rate)
+    maint_saved = scored["maintenance_probability"] * rules.maintenance_cost * maint_rate
+    expected = pd.Series(np.select(
+        [scored["action"] == "retention_call", scored["action"].str.startswith("maintenance"),
+         scored["action"] == "retention_call+maintenance_visit"],
+        [churn_saved - cost, maint_saved - cost, churn_saved + maint_saved - cost]), index=scored.index)
     np.testing.assert_allclose(scored["priority"], expected)
     out = result.outreach.set_index("customer_id")
-    np.testing.assert_allclose(out["value_at_risk"], expected[out.index].round(2))
+    assert (out["priority"] > 0).all()
 
 
-def test_action_follows_the_dominant_stake_and_visits_are_booked_by_phone(world):
+def test_a_retention_call_needs_the_minimum_churn_probability_whatever_the_value(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["value"] = 1e7  # value alone must not make a safe customer a call
+    tables["customers"] = customers
+    result = run(world, tables=tables, models={"churn": world["models"]["churn"]})
+    minimum = load_outreach_rules().actions["retention_call"].min_probability
+    assert (result.outreach["churn_probability"] >= minimum).all()
+    below = result.scored["churn_probability"] < minimum
+    assert below.any() and (result.scored.loc[below, "status"] == "below_threshold").all()
+
+
+def test_a_maintenance_visit_due_always_gets_a_maintenance_action_booked_by_phone(world):
     result = run(world)
     scored = result.scored
     rules = load_outreach_rules()
-    churn_wins = scored["churn_probability"] * scored["value"] >= scored["maintenance_probability"] * rules.maintenance_cost
-    assert (scored.loc[churn_wins, "action"] == "retention_call").all()
-    maint = scored[~churn_wins]
-    assert (maint["action"] == np.where(maint["maintenance_probability"] >= rules.visit_threshold,
-                                        "maintenance_visit", "maintenance_reminder")).all()
-    assert (scored.loc[scored["action"] == "maintenance_visit", "channel"] == "phone").all()
+    due = scored["maintenance_probability"] >= rules.visit_threshold
+    assert due.any()
+    assert scored.loc[due, "action"].isin(["maintenance_visit", "retention_call+maintenance_visit"]).all()
+    both = due & (scored["churn_probability"] >= rules.actions["retention_call"].min_probability)
+    assert (scored.loc[both, "action"] == "retention_call+maintenance_visit").all()
+    visits = scored["action"].str.contains("maintenance_visit")
+    assert (scored.loc[visits, "channel"] == "phone").all()
     assert set(scored["channel"]) <= {"email", "sms", "phone"}
+
+
+def test_high_risk_retention_calls_go_by_phone_unless_the_customer_refuses(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["preferred_channel"] = "email"
+    customers["refuses_phone"] = pd.array([i % 2 == 0 for i in range(N)], dtype="boolean")
+    tables["customers"] = customers
+    result = run(world, tables=tables, models={"churn": world["models"]["churn"]})
+    rules = load_outreach_rules()
+    rows = result.scored.merge(customers[["customer_id", "refuses_phone"]], on="customer_id")
+    high = (rows["churn_probability"] >= rules.phone_from_probability) & (rows["action"] == "retention_call")
+    assert high.any()
+    assert (rows.loc[high & ~rows["refuses_phone"], "channel"] == "phone").all()
+    assert (rows.loc[high & rows["refuses_phone"], "channel"] == "email").all()
+    assert (rows.loc[~high, "channel"] == "email").all()
 
 
 def test_suppressed_customers_are_not_ranked_and_the_file_says_why(world):
@@ -310,3 +350,88 @@ def test_a_time_zone_aware_as_of_scores_the_same_instant_as_its_utc_time(world):
     assert aware.as_of == AS_OF
     pd.testing.assert_frame_equal(aware.outreach, naive.outreach)
     pd.testing.assert_frame_equal(aware.suppressed, naive.suppressed)
+
+
+# --------------------------------------------------------------------------- issue 15: the population the model learned
+
+
+def _shop(world, lookback_days=180):
+    """The test world as a shop: a third bought recently, a third lapsed long ago, a third never."""
+    from churnguard.training import ModelArtifact
+
+    ids = world["tables"]["customers"]["customer_id"].tolist()
+    recent = [c for i, c in enumerate(ids) if i % 3 == 0]
+    lapsed = [c for i, c in enumerate(ids) if i % 3 == 1]
+    purchases = pd.DataFrame({
+        "customer_id": pd.array(recent + lapsed, dtype="str"),
+        "timestamp": pd.Series([AS_OF - pd.Timedelta(days=20)] * len(recent)
+                               + [AS_OF - pd.Timedelta(days=400)] * len(lapsed), dtype="datetime64[us]"),
+        "amount": 10.0,
+    })
+    tables = {**world["tables"], "purchases": purchases}
+    churn = ModelArtifact(world["models"]["churn"], task="churn", label="inactivity", lookback_days=lookback_days)
+    return tables, {"churn": churn}, set(recent), set(lapsed)
+
+
+def test_every_ranked_retention_customer_is_in_the_churn_label_population(world):
+    from churnguard.timeline import task_population
+
+    tables, models, recent, lapsed = _shop(world)
+    result = run(world, tables=tables, models=models)
+    members = set(task_population(tables, AS_OF, "churn", definition="inactivity", lookback_days=180))
+    assert members == recent
+    calls = result.outreach.loc[result.outreach["action"] == "retention_call", "customer_id"]
+    assert len(calls) > 0 and set(calls) <= members
+    outside = result.scored[~result.scored["customer_id"].isin(members)]
+    assert outside["churn_probability"].isna().all()
+
+
+def test_customers_outside_the_churn_population_are_suppressed_as_lapsed_or_never_bought(world):
+    tables, models, recent, lapsed = _shop(world)
+    result = run(world, tables=tables, models=models)
+    reasons = dict(zip(result.suppressed["customer_id"], result.suppressed["reason"]))
+    some_lapsed = sorted(lapsed)[0]
+    assert reasons[some_lapsed] == "lapsed (400 days since last purchase)"
+    never = sorted(set(tables["customers"]["customer_id"]) - recent - lapsed)[0]
+    assert reasons[never] == "never_bought"
+    assert result.suppressed["priority"].is_monotonic_decreasing
+
+
+def test_the_win_back_rule_ranks_lapsed_buyers_after_every_other_action(world):
+    tables, models, recent, lapsed = _shop(world)
+    rules = replace(load_outreach_rules(), win_back=True)
+    result = run(world, tables=tables, models=models, rules=rules)
+    actions = result.outreach["action"].tolist()
+    assert "win_back" in actions and "retention_call" in actions
+    first_win_back = actions.index("win_back")
+    assert set(actions[first_win_back:]) == {"win_back"}
+    assert set(result.outreach.loc[result.outreach["action"] == "win_back", "customer_id"]) <= lapsed
+    # Lapsed buyers left in the suppressed file are those a win-back would not pay for.
+    still = result.suppressed[result.suppressed["reason"].str.startswith("lapsed")]
+    assert (still["priority"] <= 0).all()
+    # Off by default: the same lapsed buyers are suppressed instead.
+    assert "win_back" not in run(world, tables=tables, models=models).outreach["action"].tolist()
+
+
+def test_a_quiet_day_holds_everyone_back_and_the_rule_names_it(world):
+    rules = replace(load_outreach_rules(), quiet_weekdays=(AS_OF.day_name(),))
+    result = run(world, rules=rules)
+    assert len(result.outreach) == 0
+    assert result.suppressed["reason"].str.contains("quiet_day").all()
+
+
+def test_a_customer_contacted_proactively_within_their_own_interval_is_held_back(world):
+    tables = dict(world["tables"])
+    customers = tables["customers"].copy()
+    customers["contact_every_days"] = np.where(customers["customer_id"] == "c0001", 90.0, np.nan)
+    tables["customers"] = customers
+    tables["outreach_log"] = pd.DataFrame({
+        "customer_id": ["c0001", "c0002", "c0003"], "list_date": [AS_OF - pd.Timedelta(days=60)] * 2 + [AS_OF],
+        "action": "retention_call", "group": "treatment",
+        "contacted_at": [AS_OF - pd.Timedelta(days=60)] * 2 + [AS_OF - pd.Timedelta(days=5)],
+    })
+    result = run(world, tables=tables)
+    reasons = dict(zip(result.suppressed["customer_id"], result.suppressed["reason"]))
+    assert reasons.get("c0001") == "contact_frequency"  # 60 days ago, asked for 90
+    assert "c0002" not in reasons  # 60 days ago, the default 30 has passed
+    assert reasons.get("c0003") == "contact_frequency"

@@ -254,7 +254,9 @@ def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spa
     expected = score(local_world.tables, AS_OF, models, rules=rules)
     result = score_spark_result(spark, str(world_dir), AS_OF, models, rules=rules, n_shards=3, now=NOW)
     got = result.outreach.toPandas()
-    assert len(expected.outreach) > 100 and expected.outreach["maintenance_probability"].notna().any()
+    # The policy lists only the customers a contact pays for: fewer than every scored one.
+    assert len(expected.outreach) > 50 and expected.outreach["maintenance_probability"].notna().any()
+    assert len(expected.suppressed) > 0 and expected.suppressed["priority"].is_monotonic_decreasing
     assert_same_outreach(got, expected.outreach)
     assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
     # The reasons compare with the same typical values: population medians, exactly.
@@ -301,3 +303,30 @@ def test_a_time_zone_aware_as_of_gives_the_same_list_through_the_api_and_spark(s
         assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
     finally:
         result.scored.unpersist()
+
+
+def test_the_spark_run_writes_the_same_report_list_as_one_machine(spark, world_dir, local_world, models, tmp_path):
+    import json
+    import re
+
+    from churnguard.report import write_report
+    from churnguard.scoring import score
+    from churnguard.spark import report_result
+    from churnguard.spark.scoring import score_spark_result
+
+    expected = score(local_world.tables, AS_OF, models)
+    result = score_spark_result(spark, str(world_dir), AS_OF, models, n_shards=2, now=NOW)
+    try:
+        collected = report_result(result)
+    finally:
+        result.scored.unpersist()
+
+    def listed(path):
+        html = path.read_text()
+        payload = json.loads(re.search(r'<script id="list-data" type="application/json">(.*?)</script>', html,
+                                       re.S).group(1).replace("<\\/", "</"))
+        return [(row[1], row[2], row[10], row[12]) for row in payload["rows"]]
+
+    one = listed(write_report(expected, tmp_path / "one.html", models=models))
+    other = listed(write_report(collected, tmp_path / "spark.html", models=models))
+    assert len(one) > 0 and one == other

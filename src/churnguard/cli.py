@@ -482,17 +482,21 @@ def _truth(data: Path):
 @click.option("--model", "model_uris", multiple=True, help="Model URI (repeatable; default: each task's champion).")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Outreach rules TOML.")
 @click.option("--explain-all", is_flag=True, help="Compute SHAP reasons for every customer, not only the list.")
+@click.option("--report", "report", default=None,
+              help="Also write the HTML report (the ranked list to work from, then summary, models, drift) here.")
 @_input_options
 @tracking_option
 @_engine
 @quiet_option
 @_handle_errors
-def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, drop_duplicates, stale_after_days,
-          tracking_uri, engine, spark_master, quiet) -> int:
+def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, strict, drop_duplicates,
+          stale_after_days, tracking_uri, engine, spark_master, quiet) -> int:
     """Score customers and write the ranked outreach list with reasons."""
     # Everything that can be refused without reading the data is refused first: a nightly
     # job must not score ten million customers to learn that the file name was wrong.
     check_output_file(out)
+    if report is not None:
+        check_output_file(report, option="--report", suffixes=(".html",))
     from churnguard.config import load_outreach_rules
 
     outreach_rules = _config("--rules", load_outreach_rules, rules)
@@ -511,9 +515,12 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, dr
 
         with _quiet_mlflow(quiet):
             run = score_command_spark(data, as_of, out, models=models, capacity=capacity,
-                                      tracking_uri=tracking_uri, rules=rules, spark_master=spark_master)
+                                      tracking_uri=tracking_uri, rules=rules, spark_master=spark_master,
+                                      report=report)
         _warn_problems(run.warnings)
         _echo_lists(quiet, run.n_listed, run.path, run.n_suppressed, run.suppressed_path)
+        if report is not None:
+            _echo(quiet, f"report -> {report}")
         return EXIT_OK
     loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
@@ -528,8 +535,21 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, dr
         explain="all" if explain_all else "list",
         progress=not quiet,
     )
-    path, suppressed = write_outreach(result, out)
+    if report is not None:
+        from churnguard.report import write_report
+
+        # The report first: it is rendered from memory, and if the lists then fail to
+        # write, the report goes too, so a run leaves all of its files or none.
+        write_report(result, report, models=models)
+    try:
+        path, suppressed = write_outreach(result, out)
+    except BaseException:
+        if report is not None:
+            Path(report).unlink(missing_ok=True)
+        raise
     _echo_lists(quiet, len(result.outreach), path, len(result.suppressed), suppressed)
+    if report is not None:
+        _echo(quiet, f"report -> {report}")
     return EXIT_OK
 
 

@@ -229,42 +229,135 @@ def load_model_spec(path: Path | str | None = None, *, task: str | None = None) 
 # --------------------------------------------------------------------------- outreach
 
 
+ACTIONS: tuple[str, ...] = ("retention_call", "maintenance_visit", "maintenance_reminder", "win_back")
+# One call that does both: a high churn risk and a technician visit due.
+BOTH_ACTIONS = "retention_call+maintenance_visit"
+
+
 @dataclass(frozen=True)
-class OutreachRules:
-    """How scores become a contact list: stakes, actions, suppression, capacity.
+class ActionRule:
+    """What one action is worth: the share of the stake it saves, and the risk it needs.
 
     Examples
     --------
-    >>> load_outreach_rules().contact_cooldown_days
-    14
+    >>> ActionRule(save_rate=0.2, min_probability=0.1).save_rate
+    0.2
+    """
+
+    save_rate: float = 0.2  # share of the expected loss this action prevents when it is taken
+    min_probability: float = 0.0  # the task's probability this action needs, whatever the value at stake
+
+
+def _default_actions() -> dict[str, ActionRule]:
+    return {
+        "retention_call": ActionRule(save_rate=0.25, min_probability=0.15),
+        "maintenance_visit": ActionRule(save_rate=0.6, min_probability=0.5),
+        "maintenance_reminder": ActionRule(save_rate=0.3, min_probability=0.15),
+        "win_back": ActionRule(save_rate=0.05, min_probability=0.0),
+    }
+
+
+@dataclass(frozen=True)
+class OutreachRules:
+    """How scores become a contact list: expected value saved, actions, channels, suppression, capacity.
+
+    ``priority = probability x stake x save_rate(action) - contact_cost(channel)``, where
+    the stake is ``customers.value`` for churn and ``maintenance_cost`` for maintenance.
+
+    Examples
+    --------
+    >>> rules = load_outreach_rules()
+    >>> rules.contact_cooldown_days, rules.visit_threshold
+    (14, 0.5)
+    >>> rules.contact_cost("phone"), rules.contact_cost("carrier pigeon") == rules.default_contact_cost
+    (6.0, True)
     """
 
     maintenance_cost: float = 400.0  # expected cost of an unplanned repair, in value units
     default_value: float = 1.0  # value used when customers.value is missing
-    min_probability: float = 0.0  # customers below this on every task are not listed
-    contact_cooldown_days: int = 14  # suppress customers contacted this recently
+    actions: dict[str, ActionRule] = field(default_factory=_default_actions)
+    # What one proactive contact costs per channel, in value units; unknown channels cost the default.
+    channel_costs: dict[str, float] = field(
+        default_factory=lambda: {"phone": 6.0, "chat": 1.5, "email": 0.2, "sms": 0.1, "app": 0.05})
+    default_contact_cost: float = 1.0
+    # A retention call at or above this churn probability goes by phone (unless the
+    # customer refuses calls, customers.refuses_phone): it is a conversation, not a mailing.
+    phone_from_probability: float = 0.5
+    # A customer due a visit and above retention_call's minimum churn risk gets one
+    # phone call for both (action "retention_call+maintenance_visit").
+    combine_actions: bool = True
+    # Customers outside the churn model's population who bought before (lapsed) are
+    # ranked as win_back after every other action; off: they are suppressed as lapsed.
+    win_back: bool = False
+    contact_cooldown_days: int = 14  # suppress customers contacted (either way) this recently
+    # Fewest days between two proactive contacts (outreach_log); customers.contact_every_days overrides it.
+    contact_every_days: int = 30
+    quiet_weekdays: tuple[str, ...] = ()  # e.g. ("Sunday",): no proactive contact on those days
+    quiet_dates: tuple[str, ...] = ()  # ISO dates (public holidays): no proactive contact
     suppress_open_complaints: bool = True  # an unresolved complaint is already being handled
     # Only recent unresolved complaints count as "being handled"; an older one still
     # unresolved is a reason to call, not to wait.
     open_complaint_days: int = 14
-    visit_threshold: float = 0.5  # maintenance probability above which we send a technician
     default_channel: str = "phone"  # for customers without a preferred_channel
     # Actions that always use one channel whatever the customer prefers: a technician
     # visit needs a slot agreed in conversation.
     action_channels: dict[str, str] = field(default_factory=lambda: {"maintenance_visit": "phone"})
     capacity_per_action: dict[str, int] = field(default_factory=dict)
     n_reasons: int = 3
+    currency: str = "€"  # symbol ("€", "$") or ISO code ("EUR") of customers.value and amounts
+    # Names from the data as care agents say them, e.g. heat_pump = "heat pump"; a name
+    # not listed is shown with its underscores as spaces.
+    display_names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        actions = {"retention_call", "maintenance_visit", "maintenance_reminder"}
+        actions = {*ACTIONS, BOTH_ACTIONS}
+        if unknown := set(self.actions) - set(ACTIONS):
+            raise ValueError(f"outreach rules: actions has unknown action(s) {sorted(unknown)}; "
+                             f"expected some of {sorted(ACTIONS)}")
+        merged = {**_default_actions(), **{k: v if isinstance(v, ActionRule) else _build(ActionRule, v, f"actions.{k}")
+                                            for k, v in self.actions.items()}}
+        object.__setattr__(self, "actions", merged)
         for name, table in (("capacity_per_action", self.capacity_per_action), ("action_channels", self.action_channels)):
             if unknown := set(table) - actions:
                 raise ValueError(f"outreach rules: {name} has unknown action(s) {sorted(unknown)}; "
                                  f"expected some of {sorted(actions)}")
         if any(int(v) < 0 for v in self.capacity_per_action.values()):
             raise ValueError("outreach rules: capacity_per_action values must be >= 0")
+        for action, rule in merged.items():
+            if not 0.0 <= rule.save_rate <= 1.0 or not 0.0 <= rule.min_probability <= 1.0:
+                raise ValueError(f"outreach rules: actions.{action} save_rate and min_probability must be in 0..1")
+        if any(float(v) < 0 for v in self.channel_costs.values()) or self.default_contact_cost < 0:
+            raise ValueError("outreach rules: channel_costs must be >= 0")
+        days = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+        if bad := [d for d in self.quiet_weekdays if d not in days]:
+            raise ValueError(f"outreach rules: quiet_weekdays has {bad}; expected day names like 'Sunday'")
         if not 1 <= self.n_reasons <= 3:
             raise ValueError(f"outreach rules: n_reasons must be 1..3 (the list has three reason columns), got {self.n_reasons}")
+
+    @property
+    def visit_threshold(self) -> float:
+        """Maintenance probability from which a technician visit beats a reminder."""
+        return self.actions["maintenance_visit"].min_probability
+
+    def contact_cost(self, channel: str) -> float:
+        """What one proactive contact by `channel` costs (``default_contact_cost`` if unlisted)."""
+        return float(self.channel_costs.get(channel, self.default_contact_cost))
+
+    def money(self, amount: float, *, decimals: int = 0) -> str:
+        """`amount` with the rules' currency: ``€1,234`` for a symbol, ``1,234 EUR`` for a code.
+
+        Examples
+        --------
+        >>> load_outreach_rules().money(1234.5)
+        '€1,234'
+        >>> replace(load_outreach_rules(), currency="EUR").money(-5.0, decimals=2)
+        '-5.00 EUR'
+        """
+        text = f"{abs(amount):,.{decimals}f}"
+        sign = "-" if amount < 0 else ""
+        if self.currency.isalpha() and len(self.currency) > 1:
+            return f"{sign}{text} {self.currency}"
+        return f"{sign}{self.currency}{text}"
 
 
 def load_outreach_rules(path: Path | str | None = None) -> OutreachRules:
@@ -274,7 +367,10 @@ def load_outreach_rules(path: Path | str | None = None) -> OutreachRules:
 
 
 __all__ = [
+    "ACTIONS",
+    "BOTH_ACTIONS",
     "TASKS",
+    "ActionRule",
     "FeatureSet",
     "ModelSpec",
     "OutreachRules",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -20,11 +22,16 @@ __all__ = [
     "MODERATE",
     "drift_level",
     "drift_table",
+    "grows_with_time",
     "population_stability_index",
     "psi_of_values",
     "reference",
     "reference_shares",
 ]
+
+# Names of features that grow with the calendar, for catalogues stored before they said
+# so themselves (``grows_with_time``): tenure, time since the first event, lifetime totals.
+_GROWING = re.compile(r"(tenure|days_since_first|_total$|_total_|asset_age_days)")
 
 MODERATE = 0.1
 MAJOR = 0.2
@@ -211,3 +218,26 @@ def drift_table(reference: Mapping[str, dict[str, Any]], current: pd.DataFrame) 
     table = pd.DataFrame(rows, columns=["feature", "psi"])
     table["level"] = [drift_level(p) for p in table["psi"]]
     return table.sort_values(["psi", "feature"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def grows_with_time(names, catalogue: pd.DataFrame | None = None) -> np.ndarray:
+    """Whether each feature grows with the calendar by construction (tenure, lifetime totals).
+
+    Such a feature drifts between the training cutoffs and today for every customer
+    alike (a year later everyone's tenure is a year longer), so its PSI says nothing
+    about the data: the alarm leaves it out. The catalogue's ``grows_with_time`` says
+    so where present, else the feature's name (``tenure``, ``days_since_first``,
+    ``..._total``, asset age).
+
+    Examples
+    --------
+    >>> grows_with_time(["customers_tenure_days", "purchases_count_total", "interactions_complaints_30d"]).tolist()
+    [True, True, False]
+    """
+    names = [str(n) for n in names]
+    by_name = np.array([bool(_GROWING.search(n)) for n in names], dtype=bool)
+    if catalogue is None or "grows_with_time" not in catalogue or "name" not in catalogue:
+        return by_name
+    flags = catalogue.drop_duplicates("name").set_index("name")["grows_with_time"]
+    known = flags.reindex(names)
+    return np.where(known.notna().to_numpy(), known.fillna(False).astype(bool).to_numpy(), by_name)

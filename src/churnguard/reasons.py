@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["explain_reasons", "explanation_json", "template_fields"]
+__all__ = ["explain_reasons", "explanation_json", "humanize", "reason_allowed", "template_fields"]
 
 
 def template_fields(template: str) -> list[str]:
@@ -52,8 +52,86 @@ def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray | None:
     return column.to_numpy(dtype="float64", na_value=np.nan)
 
 
-# "1 contacts" -> "1 contact": templates are written for the plural, the common case.
-_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 ([a-z]+[^s\W])s\b")
+# "1 contacts" -> "1 contact", "1 escalated contacts" -> "1 escalated contact": templates
+# are written for the plural, the common case; "1 of 3 complaints" stays plural.
+_NOUNS = "contact|complaint|time|day|minute|purchase|return|product|repair|failure|visit|event|answer"
+_ONE_PLURAL = re.compile(rf"(?<![\d.,])\b1 ((?:(?!of\b)[a-z]+ ){{0,2}})({_NOUNS})s\b")
+_ONE_OR = re.compile(r"(?<![\d.,])\b1 repairs or failures\b")
+# A name from the data written as an identifier: heat_pump, feature_x, coffee_machine.
+_JOINED = re.compile(r"\b[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+\b")
+# Money in a template is written with the generic currency sign: "spent ¤41".
+_MONEY = re.compile(r"¤(-?[\d,]+(?:\.\d+)?)")
+_CONDITION = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(<=|>=|<|>|==|!=)\s*([A-Za-z0-9_.+-]+)\s*$")
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal,
+            "!=": np.not_equal}
+
+
+def humanize(text: str, *, display_names: Mapping[str, str] | None = None, currency: str = "") -> str:
+    """A reason as a care agent reads it: names from the data spelled out, money, singulars.
+
+    `display_names` maps a name from the data to its words (``heat_pump`` -> ``heat
+    pump``); other underscore-joined names lose their underscores. ``¤`` amounts get
+    `currency` (a symbol before the amount, a code after it).
+
+    Examples
+    --------
+    >>> humanize("1 escalated contacts about coffee_machine", display_names={"coffee_machine": "espresso maker"})
+    '1 escalated contact about espresso maker'
+    >>> humanize("returned ¤41 worth; 1 of 3 complaints unresolved", currency="EUR")
+    'returned 41 EUR worth; 1 of 3 complaints unresolved'
+    >>> humanize("spent only ¤1,200 on heat_pump parts", currency="$")
+    'spent only $1,200 on heat pump parts'
+    """
+    names = display_names or {}
+    for raw, shown in names.items():
+        if "_" not in raw:
+            text = re.sub(rf"\b{re.escape(raw)}\b", shown, text)
+    text = _JOINED.sub(lambda m: names.get(m.group(0), m.group(0).replace("_", " ")), text)
+    if currency.isalpha() and len(currency) > 1:
+        text = _MONEY.sub(rf"\1 {currency}", text)
+    else:
+        text = _MONEY.sub(lambda m: currency + m.group(1), text)
+    text = _ONE_OR.sub("1 repair or failure", text)
+    return _ONE_PLURAL.sub(r"1 \1\2", text)
+
+
+def reason_allowed(condition: str, features: pd.DataFrame) -> np.ndarray:
+    """Rows of `features` where a catalogue ``reason_if`` holds (``column OP number or column``, ``and``-joined).
+
+    An empty condition always holds; one over a column the frame lacks, or a missing
+    value, never does: a reason that cannot be checked is not said.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"nps": [3.0, 9.0, np.nan], "a": [1.0, 2.0, 3.0], "b": [2.0, 2.0, 2.0]})
+    >>> reason_allowed("nps <= 6", frame).tolist(), reason_allowed("a < b and nps > 0", frame).tolist()
+    ([True, False, False], [True, False, False])
+    >>> reason_allowed("", frame).tolist()
+    [True, True, True]
+    """
+    n = len(features)
+    allowed = np.ones(n, dtype=bool)
+    if not isinstance(condition, str) or not condition.strip():
+        return allowed
+    for term in condition.split(" and "):
+        match = _CONDITION.match(term)
+        if match is None:
+            raise ValueError(f"feature catalogue: cannot read reason_if {condition!r} (expected 'column OP number')")
+        left, op, right = match.groups()
+        if left not in features.columns:
+            return np.zeros(n, dtype=bool)
+        lhs = _numeric(features, left)
+        try:
+            rhs = float(right)
+        except ValueError:
+            if right not in features.columns:
+                return np.zeros(n, dtype=bool)
+            rhs = _numeric(features, right)
+        if lhs is None or rhs is None:
+            return np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            allowed &= _COMPARE[op](lhs, rhs) & ~np.isnan(lhs) & ~np.isnan(np.broadcast_to(rhs, lhs.shape))
+    return allowed
 
 
 def concept(template: str) -> str:
@@ -70,11 +148,11 @@ def concept(template: str) -> str:
     return re.sub(r"\d+", "#", template)
 
 
-def _format(template: str, fields: list[str], columns: list[np.ndarray]) -> list[str | None]:
+def _format(template: str, fields: list[str], columns: list[np.ndarray], wording: dict) -> list[str | None]:
     out: list[str | None] = []
     for values in zip(*columns):
         try:
-            out.append(_ONE_PLURAL.sub(r"1 \1", template.format(**dict(zip(fields, values)))))
+            out.append(humanize(template.format(**dict(zip(fields, values))), **wording))
         except (ValueError, KeyError, TypeError, IndexError):
             # A value the template cannot format (e.g. a category under ":.0f") is no reason.
             out.append(None)
@@ -89,6 +167,8 @@ def explain_reasons(
     weights: Mapping[str, np.ndarray] | None = None,
     typical: pd.Series | None = None,
     n_reasons: int = 3,
+    display_names: Mapping[str, str] | None = None,
+    currency: str = "",
 ) -> pd.DataFrame:
     """Up to `n_reasons` sentences per customer from SHAP contributions.
 
@@ -113,6 +193,9 @@ def explain_reasons(
         Default: the medians of `features`.
     n_reasons : int, default=3
         Number of reason columns.
+    display_names, currency
+        How names from the data and money are written (:func:`humanize`); the rules'
+        ``display_names`` and ``currency``.
 
     Returns
     -------
@@ -127,7 +210,11 @@ def explain_reasons(
     over tasks. Features that share one template (e.g. complaints and unresolved
     complaints both worded "{u} of {c} complaints unresolved") pool their scores
     into one sentence. A template whose values are missing for a customer is
-    skipped for that customer.
+    skipped for that customer. A feature's catalogue ``reason_if`` (e.g. ``nps_latest
+    <= 6``) must hold for the customer, so a reassuring value (a promoter, nothing
+    overdue) is never said; and a customer gets at most one sentence per catalogue
+    ``fact`` (two windows of complaints, or "0 purchases in 180 days" with "last purchase
+    310 days ago", say one thing).
 
     Examples
     --------
@@ -154,6 +241,9 @@ def explain_reasons(
     cat = catalogue.drop_duplicates("name").set_index("name")
     reason = cat["reason"].fillna("").astype(str) if "reason" in cat else pd.Series(dtype=str)
     direction = cat["direction"] if "direction" in cat else pd.Series("up", index=cat.index)
+    reason_if = cat["reason_if"].fillna("").astype(str) if "reason_if" in cat else pd.Series("", index=cat.index)
+    fact = cat["fact"].fillna("").astype(str) if "fact" in cat else pd.Series("", index=cat.index)
+    wording = {"display_names": display_names, "currency": currency}
 
     # Score per feature: positive contributions only, weighted per task, summed over tasks.
     scores: dict[str, np.ndarray] = {}
@@ -193,11 +283,13 @@ def explain_reasons(
             if values is not None and name in typical.index and not pd.isna(typical[name]):
                 worrying = values < typical[name] if direction.get(name, "up") == "down" else values > typical[name]
                 s = np.where(worrying, s, 0.0)
+            if reason_if.get(name, ""):
+                s = np.where(reason_allowed(reason_if[name], features), s, 0.0)
             column += s
         matrix[:, j] = np.where(usable, column, 0.0)
 
-    # A few spare candidates per customer, so that a duplicate sentence can be skipped.
-    k = min(len(templates), n_reasons + 2)
+    # A few spare candidates per customer, so that a sentence about a fact already said can be skipped.
+    k = min(len(templates), n_reasons + 5)
     top = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
     top_score = np.take_along_axis(matrix, top, axis=1)
 
@@ -208,20 +300,22 @@ def explain_reasons(
             continue
         fields = template_fields(template)
         if not fields:  # a fixed sentence ("is an NPS detractor") reads the same for everyone
-            sentences[rows, slots] = template
+            sentences[rows, slots] = humanize(template, **wording)
             continue
         columns = [features[f].to_numpy(dtype=object)[rows] for f in fields]
-        sentences[rows, slots] = _format(template, fields, columns)
+        sentences[rows, slots] = _format(template, fields, columns, wording)
 
     # Keep each row's first n_reasons distinct sentences, in score order (vectorised:
     # a slot is dropped when it is empty or repeats an earlier slot's sentence).
     valid = np.frompyfunc(lambda x: x is not None, 1, 1)(sentences).astype(bool)
     keep = valid.copy()
-    slot_concepts = np.array([concept(t) for t in templates], dtype=object)[top]
+    # One sentence per fact: the catalogue's fact of the template's features, else the
+    # template with its numbers blanked (the same sentence over another window).
+    facts_of = [next((fact[f] for f in by_template[t] if fact.get(f, "")), "") or concept(t) for t in templates]
+    slot_concepts = np.array(facts_of, dtype=object)[top]
     for b in range(1, k):
         for a in range(b):
-            # A lower slot repeating a kept slot's concept (the same sentence over another
-            # window) adds nothing for the agent.
+            # A lower slot about a kept slot's fact adds nothing for the agent.
             keep[:, b] &= ~(keep[:, a] & (slot_concepts[:, a] == slot_concepts[:, b]))
     position = np.cumsum(keep, axis=1)
     keys_of = np.array([by_template[t][0] for t in templates], dtype=object)

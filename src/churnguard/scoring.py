@@ -22,6 +22,7 @@ import pandas as pd
 
 from churnguard.config import TASKS, OutreachRules, load_outreach_rules
 from churnguard.outreach import (
+    CONTEXT_COLUMNS,
     OUTREACH_COLUMNS,
     PROBABILITY,
     SUPPRESSED_COLUMNS,
@@ -84,9 +85,13 @@ class ScoreResult:
     explanations : DataFrame
         Indexed by ``customer_id``, every explained customer's ``reason_*``,
         ``reason_key_*`` (the catalogue feature behind each reason, for counting
-        reasons across a list) and ``explanation``.
+        reasons across a list), ``explanation`` and the report's context columns
+        (:data:`churnguard.outreach.CONTEXT_COLUMNS`: segment, days since the last
+        contact and complaint).
     explain : str
         The explanation mode of the run.
+    rules : OutreachRules or None
+        The rules the list was decided by (the report words money and actions by them).
     """
 
     as_of: pd.Timestamp
@@ -98,6 +103,7 @@ class ScoreResult:
     catalogue: pd.DataFrame = field(default_factory=pd.DataFrame)
     explanations: pd.DataFrame = field(default_factory=pd.DataFrame)
     explain: str = "list"
+    rules: OutreachRules | None = None
 
 
 # --------------------------------------------------------------------------- models
@@ -281,7 +287,8 @@ def score(
     keep_share = min(1.0, drift_sample / max(len(ids), 1))
     samples: dict[str, list[pd.DataFrame]] = {key: [] for key in sets}
     prob_parts = []
-    scored_by = {task: scored_customers(task, tables, as_of) for task in models}
+    scored_by = {task: scored_customers(task, tables, as_of, definition=m.label, lookback_days=m.lookback_days)
+                 for task, m in models.items()}
 
     try:
         for start in _progress(bounds, progress, "scoring", len(bounds)):
@@ -305,7 +312,7 @@ def score(
         probs = pd.concat(prob_parts, ignore_index=True) if prob_parts else pd.DataFrame(
             {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}}
         )
-        scored = candidates(probs, tables, as_of, rules)
+        scored = candidates(probs, tables, as_of, rules, churn_population=scored_by.get("churn"))
         listed = rank_outreach(scored, rules=rules, capacity=capacity)
         scored["status"] = listing_status(scored, listed)
 
@@ -326,18 +333,18 @@ def score(
         )
         explained = _explain(
             models, stores, set_of, scored.set_index("customer_id"), to_explain, catalogue,
-            typical=typical_values(drift_features), n_reasons=rules.n_reasons, progress=progress,
+            typical=typical_values(drift_features), rules=rules, progress=progress,
         )
     finally:
         for store in stores.values():
             store.close()
 
     outreach = outreach_frame(listed, explained)
-    suppressed = scored.loc[scored["status"] == "suppressed", ["customer_id", "suppressed_reason", *PROBABILITY.values()]]
-    suppressed = suppressed_frame(suppressed.sort_values("customer_id", kind="mergesort").reset_index(drop=True))
-    scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake"])
+    suppressed = suppressed_frame(scored.loc[scored["status"] == "suppressed"])
+    scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake", "rank_tier"])
     if explain == "all":
-        scored = scored.join(explained[[c for c in explained.columns if not c.startswith("reason_key")]], on="customer_id")
+        kept = [c for c in explained.columns if not c.startswith("reason_key") and c not in CONTEXT_COLUMNS]
+        scored = scored.join(explained[kept], on="customer_id")
     return ScoreResult(
         as_of=as_of,
         outreach=outreach,
@@ -348,14 +355,16 @@ def score(
         catalogue=catalogue,
         explanations=explained,
         explain=explain,
+        rules=rules,
     )
 
 
-def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, n_reasons, progress) -> pd.DataFrame:
+def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, rules, progress) -> pd.DataFrame:
     """The kernel's :func:`~churnguard.outreach.explain_chunk` over the stored chunks, for `to_explain` only."""
+    n_reasons = rules.n_reasons
     reason_cols = [f"reason_{i + 1}" for i in range(n_reasons)]
     key_cols = [f"reason_key_{i + 1}" for i in range(n_reasons)]
-    columns = reason_cols + key_cols + ["explanation"]
+    columns = reason_cols + key_cols + ["explanation", *CONTEXT_COLUMNS]
     if len(to_explain) == 0 or not models:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"), dtype=object)
     # Every task's store holds the same chunks of customers in the same order.
@@ -371,7 +380,8 @@ def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, 
             continue
         frames = {key: f[mask].reset_index(drop=True) for key, f in frames.items()}
         rows = scored.loc[frames[keys[0]]["customer_id"]]
-        parts.append(explain_chunk(models, frames, set_of, rows, catalogue, fast, typical=typical, n_reasons=n_reasons))
+        parts.append(explain_chunk(models, frames, set_of, rows, catalogue, fast, typical=typical, n_reasons=n_reasons,
+                                   rules=rules))
     if not parts:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"), dtype=object)
     return pd.concat(parts)

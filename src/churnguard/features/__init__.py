@@ -217,7 +217,7 @@ def feature_catalogue(
     >>> "purchases_count_{window}d" in set(cat["name"])
     True
     >>> list(cat.columns)
-    ['name', 'family', 'description', 'unit', 'reason', 'direction', 'model_input']
+    ['name', 'family', 'description', 'unit', 'reason', 'direction', 'model_input', 'fact', 'reason_if', 'grows_with_time']
     """
     feature_set = feature_set or load_feature_set()
     infos: list[FeatureInfo] = []

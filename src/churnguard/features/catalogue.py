@@ -30,6 +30,20 @@ class FeatureInfo:
     model_input : bool, default=True
         False for context columns (e.g. the product name of the most overdue asset) that
         reasons may quote but models never see.
+    fact : str, default=""
+        What the reason speaks of ("purchase recency", "complaints", "NPS"): a customer
+        gets at most one reason per fact, however many features of it push the risk up.
+        Empty: the feature is its own fact.
+    reason_if : str, default=""
+        When the reason may be said at all, as ``column OP number`` (``and``-joined),
+        e.g. ``"interactions_nps_latest <= 6"``: a value at the reassuring end of its
+        scale (a promoter, a tenure over a year, nothing overdue) is never a reason to
+        call, whatever its SHAP sign through interactions. Money in a template is
+        written ``¤`` (the rules' currency).
+    grows_with_time : bool, default=False
+        True for features that grow with the calendar by construction (tenure, days
+        since the first purchase, lifetime totals): today's values sit above the
+        training cutoffs' for every customer, so the drift alarm leaves them out.
 
     Examples
     --------
@@ -46,6 +60,9 @@ class FeatureInfo:
     reason: str = ""
     direction: str = "up"
     model_input: bool = True
+    fact: str = ""
+    reason_if: str = ""
+    grows_with_time: bool = False
 
 
 def catalogue_frame(infos: list[FeatureInfo]) -> pd.DataFrame:

@@ -13,7 +13,8 @@ TABLES = ("customers",)
 
 # Contract columns that are not behaviour: keys, dates that define the population and
 # the labels (churn_date *is* the contractual label), and outreach routing settings.
-NOT_FEATURES = frozenset({"customer_id", "signup_date", "churn_date", "do_not_contact", "preferred_channel", "value"})
+NOT_FEATURES = frozenset({"customer_id", "signup_date", "churn_date", "do_not_contact", "preferred_channel", "value",
+                          "contact_every_days", "refuses_phone"})
 # A string column with more distinct values than this, most of them unique, is an
 # identifier or free text (email, name, address), not a category a model can use.
 MAX_CATEGORIES = 1000
@@ -28,7 +29,7 @@ def static_attributes(customers: pd.DataFrame, spec: CustomersFeatures) -> list[
     """Columns of `customers` that become features as they are, in table order.
 
     Excluded: contract columns that are not behaviour (ids, dates, ``churn_date``,
-    ``do_not_contact``, ``preferred_channel``), any ``*_id`` or date column, columns
+    ``do_not_contact``, ``preferred_channel``, ``contact_every_days``, ``refuses_phone``), any ``*_id`` or date column, columns
     listed in ``spec.exclude``, and identifier-like text columns.
 
     Examples
@@ -76,7 +77,9 @@ def catalogue(spec: CustomersFeatures, tables: dict[str, pd.DataFrame] | None = 
     infos = [
         FeatureInfo(
             f"{FAMILY}_tenure_days", FAMILY, "Days from signup to as_of", "days",
-            reason="customer for only {customers_tenure_days:.0f} days", direction="down",
+            reason="customer for only {customers_tenure_days:.0f} days", direction="down", fact="tenure",
+            # A year or more is a long-standing customer, whatever the model's interactions say.
+            reason_if=f"{FAMILY}_tenure_days < 365", grows_with_time=True,
         ),
         FeatureInfo(f"{FAMILY}_value", FAMILY, "Customer value (revenue or CLV) from the customers table", "currency",
                     direction="up"),

@@ -25,6 +25,14 @@ FAMILY = "interactions"
 TABLES = ("interactions",)
 P = FAMILY
 SURVEYS = {"csat": ("satisfaction score", 5, "down"), "nps": ("NPS answer", 10, "down"), "ces": ("effort score", 7, "up")}
+# How each survey is worded as a reason, which end of its scale is bad (the data
+# contract's directions: CSAT 1-5, 5 best; NPS 0-10, 0-6 detractors; CES 1-7, 7 the
+# most effort) and from where an answer is worrying enough to say.
+SURVEY_REASONS = {
+    "csat": ("satisfaction", "where 5 is best", "<= 3", "< 3.5"),
+    "nps": ("NPS answer", "a detractor", "<= 6", "<= 6"),
+    "ces": ("effort", "where 7 is hardest", ">= 5", ">= 4.5"),
+}
 NPS_DETRACTOR_MAX = 6  # NPS answers 0-6 are detractors by the standard definition
 # Averaged measures and the feature each becomes (seconds are shown in minutes).
 MEANS = {"wait_seconds": P + "_wait_mean_minutes_{w}d", "handle_seconds": P + "_handle_mean_minutes_{w}d",
@@ -73,46 +81,60 @@ def _windowed_infos(w, channels: dict[str, str], topics: dict[str, str], repeat_
     last = f"in the last {w} days"
     infos = [
         FeatureInfo(f"{P}_contacts_{w}d", P, f"Contacts in the {w} days before as_of", "count",
-                    reason=f"contacted us {{{P}_contacts_{w}d:.0f}} times {last}"),
+                    reason=f"contacted us {{{P}_contacts_{w}d:.0f}} times {last}", fact="contacts",
+                    reason_if=f"{P}_contacts_{w}d > 0"),
     ]
     for value, part in channels.items():
         infos.append(FeatureInfo(
             f"{P}_contacts_{part}_{w}d", P, f"Contacts through channel {value} in the {w} days before as_of", "count",
-            reason=f"{{{P}_contacts_{part}_{w}d:.0f}} {value} contacts {last}"))
+            reason=f"{{{P}_contacts_{part}_{w}d:.0f}} {value} contacts {last}", fact="contacts",
+            reason_if=f"{P}_contacts_{part}_{w}d > 0"))
     for value, part in topics.items():
         infos.append(FeatureInfo(
             f"{P}_topic_{part}_{w}d", P, f"Contacts about topic {value} in the {w} days before as_of", "count",
-            reason=f"{{{P}_topic_{part}_{w}d:.0f}} contacts about {value} {last}"))
+            reason=f"{{{P}_topic_{part}_{w}d:.0f}} contacts about {value} {last}", fact=f"topic {value}",
+            reason_if=f"{P}_topic_{part}_{w}d > 0"))
     infos += [
         FeatureInfo(f"{P}_complaints_{w}d", P, f"Complaints in the {w} days before as_of", "count",
-                    reason=f"{{{P}_complaints_{w}d:.0f}} complaints {last}"),
+                    reason=f"{{{P}_complaints_{w}d:.0f}} complaints {last}", fact="complaints",
+                    reason_if=f"{P}_complaints_{w}d > 0"),
         FeatureInfo(f"{P}_complaints_unresolved_{w}d", P, f"Complaints marked unresolved, {w} days before as_of",
                     "count",
                     reason=f"{{{P}_complaints_unresolved_{w}d:.0f}} of {{{P}_complaints_{w}d:.0f}} complaints "
-                           f"{last} unresolved"),
+                           f"{last} unresolved", fact="complaints",
+                    reason_if=f"{P}_complaints_unresolved_{w}d > 0"),
         FeatureInfo(f"{P}_complaints_unresolved_share_{w}d", P,
                     f"Share of the complaints of the last {w} days marked unresolved (NaN without complaints)",
                     "share",
-                    reason=f"{{{P}_complaints_unresolved_share_{w}d:.0%}} of complaints {last} unresolved"),
+                    reason=f"{{{P}_complaints_unresolved_share_{w}d:.0%}} of complaints {last} unresolved",
+                    fact="complaints", reason_if=f"{P}_complaints_unresolved_share_{w}d > 0"),
         FeatureInfo(f"{P}_repeat_contacts_{w}d", P,
                     f"Contacts within {repeat_days} days of the previous contact, {w} days before as_of", "count",
                     reason=f"came back {{{P}_repeat_contacts_{w}d:.0f}} times within {repeat_days} days of a "
-                           f"previous contact {last}"),
+                           f"previous contact {last}", fact="repeat contacts",
+                    reason_if=f"{P}_repeat_contacts_{w}d > 0"),
         FeatureInfo(f"{P}_escalations_{w}d", P, f"Escalated contacts in the {w} days before as_of", "count",
-                    reason=f"{{{P}_escalations_{w}d:.0f}} escalated contacts {last}"),
+                    reason=f"{{{P}_escalations_{w}d:.0f}} escalated contacts {last}", fact="escalations",
+                    reason_if=f"{P}_escalations_{w}d > 0"),
         FeatureInfo(f"{P}_abandoned_{w}d", P, f"Contacts abandoned in the queue or IVR, {w} days before as_of",
-                    "count", reason=f"gave up waiting {{{P}_abandoned_{w}d:.0f}} times {last}"),
+                    "count", reason=f"gave up waiting {{{P}_abandoned_{w}d:.0f}} times {last}", fact="waiting",
+                    reason_if=f"{P}_abandoned_{w}d > 0"),
         FeatureInfo(f"{P}_wait_mean_minutes_{w}d", P, f"Average wait in minutes, {w} days before as_of", "minutes",
-                    reason=f"waited {{{P}_wait_mean_minutes_{w}d:.0f}} minutes on average {last}"),
+                    reason=f"waited {{{P}_wait_mean_minutes_{w}d:.0f}} minutes on average {last}", fact="waiting",
+                    reason_if=f"{P}_wait_mean_minutes_{w}d >= 1"),
         FeatureInfo(f"{P}_wait_max_minutes_{w}d", P, f"Longest wait in minutes, {w} days before as_of", "minutes",
-                    reason=f"waited up to {{{P}_wait_max_minutes_{w}d:.0f}} minutes {last}"),
+                    reason=f"waited up to {{{P}_wait_max_minutes_{w}d:.0f}} minutes {last}", fact="waiting",
+                    reason_if=f"{P}_wait_max_minutes_{w}d >= 1"),
         FeatureInfo(f"{P}_handle_mean_minutes_{w}d", P, f"Average handling time in minutes, {w} days before as_of",
                     "minutes"),
     ]
     for survey, (label, top, direction) in SURVEYS.items():
+        said, scale, _, worrying = SURVEY_REASONS[survey]
+        column = f"{P}_{survey}_mean_{w}d"
         infos.append(FeatureInfo(
-            f"{P}_{survey}_mean_{w}d", P, f"Average {survey.upper()} ({label}, of {top}), {w} days before as_of",
-            "score", reason=f"average {label} {{{P}_{survey}_mean_{w}d:.1f}} of {top} {last}", direction=direction))
+            column, P, f"Average {survey.upper()} ({label}, of {top}), {w} days before as_of",
+            "score", reason=f"average {said} {{{column}:.1f}} of {top} {last}, {scale}", direction=direction,
+            fact=survey.upper(), reason_if=f"{column} {worrying}"))
     infos.append(FeatureInfo(f"{P}_sentiment_mean_{w}d", P, f"Average sentiment (-1..1), {w} days before as_of",
                              "score", direction="down"))
     return infos
@@ -136,23 +158,28 @@ def catalogue(spec: InteractionsFeatures, tables: dict[str, pd.DataFrame] | None
         FeatureInfo(f"{P}_days_since_last_contact", P, "Days since the last contact before as_of", "days",
                     direction="down"),
         FeatureInfo(f"{P}_days_since_last_complaint", P, "Days since the last complaint before as_of", "days",
-                    reason=f"complained {{{P}_days_since_last_complaint:.0f}} days ago", direction="down"),
+                    reason=f"complained {{{P}_days_since_last_complaint:.0f}} days ago", direction="down",
+                    fact="complaints"),
         FeatureInfo(f"{P}_open_complaint", P,
                     f"1 if a complaint of the last {long} days is marked unresolved, else 0", "flag",
-                    reason="has an unresolved complaint"),
+                    reason="has an unresolved complaint", fact="complaints", reason_if=f"{P}_open_complaint > 0"),
     ]
     for survey, (label, top, direction) in SURVEYS.items():
-        infos.append(FeatureInfo(f"{P}_{survey}_latest", P, f"Latest {survey.upper()} answer ({label}, of {top})",
-                                 "score", reason=f"last {label} {{{P}_{survey}_latest:.0f}} of {top}",
-                                 direction=direction))
+        said, scale, worrying, _ = SURVEY_REASONS[survey]
+        column = f"{P}_{survey}_latest"
+        infos.append(FeatureInfo(column, P, f"Latest {survey.upper()} answer ({label}, of {top})",
+                                 "score", reason=f"last {said} {{{column}:.0f}} of {top}, {scale}",
+                                 direction=direction, fact=survey.upper(), reason_if=f"{column} {worrying}"))
     infos += [
         FeatureInfo(f"{P}_nps_detractor", P, f"1 if the latest NPS answer is {NPS_DETRACTOR_MAX} or less, else 0 "
-                    "(NaN without any)", "flag", reason=f"last NPS answer was {{{P}_nps_latest:.0f}} (a detractor)"),
+                    "(NaN without any)", "flag", reason=f"last NPS answer {{{P}_nps_latest:.0f}} of 10, a detractor",
+                    fact="NPS", reason_if=f"{P}_nps_latest <= {NPS_DETRACTOR_MAX}"),
         FeatureInfo(f"{P}_sentiment_trend", P,
                     f"Average sentiment of the last {short} days minus that of the {long} days before as_of "
                     f"(excluding the last {short})", "score",
                     reason=f"sentiment fell to {{{P}_sentiment_mean_{short}d:+.2f}} in the last {short} days",
-                    direction="down"),
+                    direction="down", fact="sentiment",
+                    reason_if=f"{P}_sentiment_mean_{short}d < 0 and {P}_sentiment_trend < 0"),
     ]
     for w in windows:
         infos += _windowed_infos(w, channels, topics, spec.repeat_contact_days)

@@ -33,37 +33,44 @@ def catalogue(spec: PurchasesFeatures, tables: dict[str, pd.DataFrame] | None = 
     p = FAMILY
     infos = [
         FeatureInfo(f"{p}_days_since_last", p, "Days since the last purchase before as_of", "days",
-                    reason=f"last purchase {{{p}_days_since_last:.0f}} days ago"),
+                    reason=f"last purchase {{{p}_days_since_last:.0f}} days ago", fact="purchase recency"),
         FeatureInfo(f"{p}_days_since_first", p, "Days since the first purchase (purchase tenure)", "days",
-                    direction="down"),
-        FeatureInfo(f"{p}_count_total", p, "Purchases before as_of, all history", "count", direction="down"),
-        FeatureInfo(f"{p}_amount_total", p, "Amount spent before as_of, all history", "currency", direction="down"),
+                    direction="down", grows_with_time=True),
+        FeatureInfo(f"{p}_count_total", p, "Purchases before as_of, all history", "count", direction="down",
+                    grows_with_time=True),
+        FeatureInfo(f"{p}_amount_total", p, "Amount spent before as_of, all history", "currency", direction="down",
+                    grows_with_time=True),
         FeatureInfo(f"{p}_avg_amount", p, "Average amount per purchase, all history", "currency", direction="down"),
         FeatureInfo(f"{p}_gap_mean_days", p, "Mean days between distinct purchase times (needs two)", "days"),
         FeatureInfo(
             f"{p}_gap_current_ratio", p, "Days since the last purchase divided by the mean gap between purchases",
             "ratio",
             reason=f"no purchase for {{{p}_days_since_last:.0f}} days (usually every {{{p}_gap_mean_days:.0f}})",
+            fact="purchase recency", reason_if=f"{p}_gap_current_ratio > 1",
         ),
         FeatureInfo(
             f"{p}_spend_trend", p,
             f"Spend in the last {TREND_RECENT_DAYS} days relative to the customer's rate over the last "
             f"{TREND_BASELINE_DAYS} days (1 = steady)", "ratio",
             reason=f"spending in the last {TREND_RECENT_DAYS} days at {{{p}_spend_trend:.0%}} of their usual rate",
-            direction="down",
+            direction="down", fact="spending", reason_if=f"{p}_spend_trend < 1",
         ),
     ]
     windows = spec.windows if tables is not None else ("{window}",)
     for w in windows:
         infos += [
             FeatureInfo(f"{p}_count_{w}d", p, f"Purchases in the {w} days before as_of", "count",
-                        reason=f"{{{p}_count_{w}d:.0f}} purchases in the last {w} days", direction="down"),
+                        reason=f"{{{p}_count_{w}d:.0f}} purchases in the last {w} days", direction="down",
+                        fact="purchase recency"),
             FeatureInfo(f"{p}_amount_{w}d", p, f"Amount spent in the {w} days before as_of", "currency",
-                        reason=f"spent {{{p}_amount_{w}d:,.0f}} in the last {w} days", direction="down"),
+                        reason=f"spent only ¤{{{p}_amount_{w}d:,.0f}} in the last {w} days", direction="down",
+                        fact="spending", reason_if=f"{p}_amount_{w}d > 0"),
             FeatureInfo(f"{p}_returns_{w}d", p, f"Returns in the {w} days before as_of", "count",
-                        reason=f"{{{p}_returns_{w}d:.0f}} returns in the last {w} days"),
+                        reason=f"{{{p}_returns_{w}d:.0f}} returns in the last {w} days", fact="returns",
+                        reason_if=f"{p}_returns_{w}d > 0"),
             FeatureInfo(f"{p}_returns_amount_{w}d", p, f"Amount returned in the {w} days before as_of", "currency",
-                        reason=f"returned {{{p}_returns_amount_{w}d:,.0f}} worth in the last {w} days"),
+                        reason=f"returned ¤{{{p}_returns_amount_{w}d:,.0f}} worth in the last {w} days",
+                        fact="returns", reason_if=f"{p}_returns_amount_{w}d > 0"),
         ]
     return infos
 

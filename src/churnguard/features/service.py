@@ -65,46 +65,55 @@ def _table(tables: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd
 
 def _infos(spec: ServiceFeatures) -> list[FeatureInfo]:
     worst = (
-        "{service_worst_asset_product} {service_overdue_days_max:.0f} days past its "
+        "{service_worst_asset_product} is {service_overdue_days_max:.0f} days past its "
         "{service_worst_asset_interval_days:.0f}-day service interval"
     )
     infos = [
         FeatureInfo("service_assets", FAMILY, "Installed products (install date before as_of or unknown)", "count",
                     direction="down"),
         FeatureInfo("service_asset_age_days_mean", FAMILY, "Mean days since install over the customer's products",
-                    "days", reason="products installed {service_asset_age_days_mean:.0f} days ago on average"),
+                    "days", reason="products installed {service_asset_age_days_mean:.0f} days ago on average",
+                    fact="product age", grows_with_time=True),
         FeatureInfo("service_asset_age_days_max", FAMILY, "Days since install of the oldest product", "days",
-                    reason="oldest product installed {service_asset_age_days_max:.0f} days ago"),
+                    reason="oldest product installed {service_asset_age_days_max:.0f} days ago", fact="product age",
+                    grows_with_time=True),
         FeatureInfo("service_assets_out_of_warranty", FAMILY, "Products whose warranty ended before as_of", "count",
-                    reason="{service_assets_out_of_warranty:.0f} of {service_assets:.0f} products out of warranty"),
+                    reason="{service_assets_out_of_warranty:.0f} of {service_assets:.0f} products out of warranty",
+                    fact="warranty", reason_if="service_assets_out_of_warranty > 0"),
         FeatureInfo("service_out_of_warranty_share", FAMILY, "Share of the customer's products out of warranty",
                     "share",
-                    reason="{service_assets_out_of_warranty:.0f} of {service_assets:.0f} products out of warranty"),
+                    reason="{service_assets_out_of_warranty:.0f} of {service_assets:.0f} products out of warranty",
+                    fact="warranty", reason_if="service_assets_out_of_warranty > 0"),
         FeatureInfo("service_overdue_days_max", FAMILY,
                     "Most days any product is past its service interval since its last preventive service "
-                    "(install date when none); 0 when none is overdue", "days", reason=worst),
+                    "(install date when none); 0 when none is overdue", "days", reason=worst, fact="service overdue",
+                    reason_if="service_overdue_days_max >= 1"),
         FeatureInfo("service_overdue_ratio_max", FAMILY,
                     "Worst ratio of days since last preventive service to the product's service interval",
-                    "ratio", reason=worst),
+                    "ratio", reason=worst, fact="service overdue", reason_if="service_overdue_days_max >= 1"),
         FeatureInfo("service_overdue_assets", FAMILY, "Products past their service interval", "count",
-                    reason="{service_overdue_assets:.0f} products overdue for service"),
+                    reason="{service_overdue_assets:.0f} products overdue for service", fact="service overdue",
+                    reason_if="service_overdue_assets > 0"),
     ]
     for w in spec.windows:
         infos += [
             FeatureInfo(f"service_failures_{w}d", FAMILY,
                         f"Service events of a failure kind ({', '.join(spec.failure_kinds)}) in the {w} days "
                         "before as_of", "count",
-                        reason=f"{{service_failures_{w}d:.0f}} repairs or failures in the last {w} days"),
+                        reason=f"{{service_failures_{w}d:.0f}} repairs or failures in the last {w} days",
+                        fact="failures", reason_if=f"service_failures_{w}d > 0"),
             FeatureInfo(f"service_preventive_{w}d", FAMILY,
                         f"Preventive services ({', '.join(spec.preventive_kinds)}) in the {w} days before as_of",
                         "count", direction="down"),
             FeatureInfo(f"service_inspections_{w}d", FAMILY, f"Inspections in the {w} days before as_of", "count"),
             FeatureInfo(f"service_cost_{w}d", FAMILY, f"Total service cost in the {w} days before as_of",
-                        "currency", reason=f"service costs of {{service_cost_{w}d:,.0f}} in the last {w} days"),
+                        "currency", reason=f"service costs of ¤{{service_cost_{w}d:,.0f}} in the last {w} days",
+                        fact="service costs", reason_if=f"service_cost_{w}d > 0"),
         ]
     infos += [
         FeatureInfo("service_days_since_failure", FAMILY, "Days since the last repair or failure", "days",
-                    reason="last repair or failure {service_days_since_failure:.0f} days ago", direction="down"),
+                    reason="last repair or failure {service_days_since_failure:.0f} days ago", direction="down",
+                    fact="failures"),
         FeatureInfo("service_worst_asset_product", FAMILY,
                     "Product name of the most overdue product (context for reasons)", "text", model_input=False),
         FeatureInfo("service_worst_asset_interval_days", FAMILY,
@@ -166,7 +175,7 @@ def build(
     [2.0, 17.0, 1.0]
     >>> info = next(i for i in infos if i.name == "service_overdue_days_max")
     >>> info.reason.format(**frame.loc["a"])
-    'heating unit 17 days past its 180-day service interval'
+    'heating unit is 17 days past its 180-day service interval'
     >>> frame.loc["b", ["service_assets", "service_overdue_days_max"]].tolist()
     [0.0, nan]
     """

@@ -85,7 +85,8 @@ def _infos(spec: UsageFeatures, names: dict[str, str], with_assets: bool) -> lis
     r, b = spec.trend_recent_days, spec.trend_baseline_days
     infos = [
         FeatureInfo("usage_days_since_last", FAMILY, "Days since the customer's last usage event of any kind", "days",
-                    reason="no product activity for {usage_days_since_last:.0f} days"),
+                    reason="no product activity for {usage_days_since_last:.0f} days", fact="activity",
+                    reason_if="usage_days_since_last >= 1"),
     ]
     for w in windows:
         infos += [
@@ -93,19 +94,22 @@ def _infos(spec: UsageFeatures, names: dict[str, str], with_assets: bool) -> lis
                         "count", direction="down"),
             FeatureInfo(f"usage_active_days_{w}d", FAMILY, f"Days with any usage in the {w} days before as_of",
                         "days", direction="down",
-                        reason=f"active on {{usage_active_days_{w}d:.0f}} of the last {w} days"),
+                        reason=f"active on {{usage_active_days_{w}d:.0f}} of the last {w} days", fact="activity",
+                        reason_if=f"usage_active_days_{w}d < {w}"),
         ]
     for event, part in names.items():
         shown, p = _text(event), f"usage_{part}"
         for w in windows:
             infos += [
                 FeatureInfo(f"{p}_count_{w}d", FAMILY, f"'{shown}' events in the {w} days before as_of", "count",
-                            direction="down", reason=f"{shown} {{{p}_count_{w}d:.0f}} times in the last {w} days"),
+                            direction="down", reason=f"{shown} {{{p}_count_{w}d:.0f}} times in the last {w} days",
+                            fact=f"usage {shown}"),
                 FeatureInfo(f"{p}_value_{w}d", FAMILY, f"Sum of 'value' over '{shown}' events in the {w} days "
                             "before as_of", "value", direction="down"),
                 FeatureInfo(f"{p}_active_days_{w}d", FAMILY, f"Days with a '{shown}' event in the {w} days before "
                             "as_of", "days", direction="down",
-                            reason=f"{shown} on {{{p}_active_days_{w}d:.0f}} of the last {w} days"),
+                            reason=f"{shown} on {{{p}_active_days_{w}d:.0f}} of the last {w} days",
+                            fact=f"usage {shown}", reason_if=f"{p}_active_days_{w}d < {w}"),
                 FeatureInfo(f"{p}_per_active_day_{w}d", FAMILY, f"'{shown}' value per active day over the {w} "
                             "days before as_of", "value", direction="down"),
             ]
@@ -114,9 +118,11 @@ def _infos(spec: UsageFeatures, names: dict[str, str], with_assets: bool) -> lis
             FeatureInfo(f"{p}_month_before", FAMILY, f"'{shown}' value per {_MONTH_DAYS} days over the {b} days "
                         f"before the last {r}", "value", direction="down"),
             FeatureInfo(f"{p}_month_recent", FAMILY, f"'{shown}' value per {_MONTH_DAYS} days over the last {r} days",
-                        "value", direction="down", reason=fell),
+                        "value", direction="down", reason=fell, fact=f"usage {shown}",
+                        reason_if=f"{p}_month_recent < {p}_month_before"),
             FeatureInfo(f"{p}_trend", FAMILY, f"'{shown}' per-day rate in the last {r} days over the rate in the "
-                        f"{b} days before (NaN when that was 0)", "ratio", direction="down", reason=fell),
+                        f"{b} days before (NaN when that was 0)", "ratio", direction="down", reason=fell,
+                        fact=f"usage {shown}", reason_if=f"{p}_trend < 1"),
             FeatureInfo(f"{p}_share", FAMILY, f"Share of the customer's usage events in the last {longest} days "
                         f"that are '{shown}'", "share", direction="down"),
         ]

@@ -16,10 +16,12 @@ and moved differs between them.
 
 from churnguard.outreach.eligibility import member_mask, scored_customers
 from churnguard.outreach.explain import (
+    CONTEXT_COLUMNS,
     FAST_SHAP_MIN_ROWS,
     contributions,
     explain_chunk,
     explainers,
+    listing_context,
     merge_catalogues,
     merge_medians,
     typical_values,
@@ -33,11 +35,12 @@ from churnguard.outreach.frames import (
     suppressed_frame,
     write_lists,
 )
-from churnguard.outreach.policy import candidates, decide, listing_status, rank_outreach
+from churnguard.outreach.policy import candidates, decide, lapsed_days, listing_status, rank_outreach
 from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks
-from churnguard.outreach.suppression import suppression_reasons
+from churnguard.outreach.suppression import lapse_reasons, suppression_code, suppression_reasons
 
 __all__ = [
+    "CONTEXT_COLUMNS",
     "FAST_SHAP_MIN_ROWS",
     "OUTREACH_COLUMNS",
     "PROBABILITY",
@@ -49,6 +52,9 @@ __all__ = [
     "explain_chunk",
     "explainers",
     "feature_set_groups",
+    "lapse_reasons",
+    "lapsed_days",
+    "listing_context",
     "listing_status",
     "member_mask",
     "merge_catalogues",
@@ -59,6 +65,7 @@ __all__ = [
     "round_probabilities",
     "scored_customers",
     "suppressed_frame",
+    "suppression_code",
     "suppression_reasons",
     "typical_values",
     "write_lists",

@@ -13,15 +13,18 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from churnguard.config import OutreachRules, load_outreach_rules
 from churnguard.outreach.frames import PROBABILITY
 from churnguard.reasons import explain_reasons, explanation_json
 from churnguard.training.artifact import as_artifact
 
 __all__ = [
+    "CONTEXT_COLUMNS",
     "FAST_SHAP_MIN_ROWS",
     "contributions",
     "explain_chunk",
     "explainers",
+    "listing_context",
     "merge_catalogues",
     "merge_medians",
     "typical_values",
@@ -31,7 +34,35 @@ __all__ = [
 # building the fast explainer's tables.
 FAST_SHAP_MIN_ROWS = 20_000
 
-CATALOGUE_COLUMNS = ["name", "family", "description", "unit", "reason", "direction", "model_input"]
+# What a care agent sees beside the reasons when a row of the report opens, and the
+# feature each comes from.
+CONTEXT_COLUMNS = {
+    "segment": "customers_segment",
+    "days_since_last_contact": "interactions_days_since_last_contact",
+    "days_since_last_complaint": "interactions_days_since_last_complaint",
+}
+
+CATALOGUE_COLUMNS = ["name", "family", "description", "unit", "reason", "direction", "model_input", "fact", "reason_if", "grows_with_time"]
+
+
+def listing_context(features: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`CONTEXT_COLUMNS` of each customer from their feature row (None where absent).
+
+    Examples
+    --------
+    >>> listing_context(pd.DataFrame({"customers_segment": ["smb"],
+    ...                               "interactions_days_since_last_contact": [3.0]})).iloc[0].tolist()
+    ['smb', 3.0, None]
+    """
+    out = pd.DataFrame(index=features.index)
+    for column, feature in CONTEXT_COLUMNS.items():
+        if feature in features.columns:
+            values = features[feature]
+            out[column] = (values.astype("float64") if column.startswith("days") else values.astype(object)).to_numpy()
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+        else:
+            out[column] = None
+    return out
 
 
 def merge_medians(medians: list[pd.Series]) -> pd.Series:
@@ -93,6 +124,25 @@ def merge_catalogues(models: Mapping[str, Any], tables, as_of, sets, set_of) -> 
     return pd.concat(parts, ignore_index=True).drop_duplicates("name").reset_index(drop=True)
 
 
+def _no_single_reason(rows: pd.DataFrame) -> np.ndarray:
+    """The first reason of a customer on the list whom no single warning sign explains."""
+    action = rows["action"].astype(str).to_numpy() if "action" in rows else np.full(len(rows), "")
+    churn = rows[PROBABILITY["churn"]].to_numpy(dtype="float64", na_value=np.nan)
+    maint = rows[PROBABILITY["maintenance"]].to_numpy(dtype="float64", na_value=np.nan)
+    use_maint = np.char.startswith(action.astype(str), "maintenance") | np.isnan(churn)
+    p = np.where(use_maint, maint, churn)
+    task = np.where(use_maint, "maintenance", "churn")
+    out = np.empty(len(rows), dtype=object)
+    for i in range(len(rows)):
+        if action[i] == "win_back":
+            out[i] = "lapsed buyer: no purchase in the churn model's look-back"
+        elif np.isnan(p[i]):
+            out[i] = "no single warning sign stands out"
+        else:
+            out[i] = f"{task[i]} risk {p[i]:.0%} from the overall pattern; no single warning sign stands out"
+    return out
+
+
 def explainers(models: Mapping[str, Any], n_rows: int) -> dict[str, Any]:
     """Fast TreeSHAP explainers per task for `n_rows` rows; none below :data:`FAST_SHAP_MIN_ROWS`.
 
@@ -146,13 +196,17 @@ def explain_chunk(
     *,
     typical: pd.Series,
     n_reasons: int,
+    rules: OutreachRules | None = None,
 ) -> pd.DataFrame:
     """Reasons and explanation JSON of one chunk of customers, indexed by ``customer_id``.
 
     `frames` holds each feature-set key's features of the chunk, `rows` the same
     customers' scored rows (probabilities, stakes, priority) in the same order. The
-    risk that drives the priority drives the reasons: each task's contributions are
-    weighted by its share of the priority.
+    risk that drives the action drives the reasons: each task's contributions are
+    weighted by its share of the chosen action's stake (``churn_stake``,
+    ``maintenance_stake``). Names from the data and money are worded by `rules`
+    (``display_names``, ``currency``). A customer for whom no warning sign stands out
+    gets a first reason saying so, with the risk that put them on the list.
 
     Examples
     --------
@@ -160,7 +214,7 @@ def explain_chunk(
     >>> X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)], "x": [0.0, 1.0] * 20})
     >>> model = ChurnModel(params={"n_estimators": 2, "min_child_samples": 2},
     ...                    calibration="none").fit(X[["x"]], [0, 1] * 20)
-    >>> rows = pd.DataFrame({"churn_probability": [0.9], "churn_stake": [90.0], "priority": [90.0]})
+    >>> rows = pd.DataFrame({"churn_probability": [0.9], "churn_stake": [90.0], "maintenance_stake": [0.0]})
     >>> catalogue = pd.DataFrame({"name": ["x"], "direction": ["up"], "reason": ["x is {x:.0f}"]})
     >>> out = explain_chunk({"churn": model}, {"k": X.iloc[[1]].reset_index(drop=True)}, {"churn": "k"}, rows,
     ...                     catalogue, {}, typical=pd.Series({"x": 0.5}), n_reasons=3)
@@ -169,7 +223,7 @@ def explain_chunk(
     """
     keys = list(dict.fromkeys(set_of.values()))
     ids = frames[keys[0]]["customer_id"]
-    total = rows["priority"].to_numpy()
+    total = (rows["churn_stake"].to_numpy(dtype="float64") + rows["maintenance_stake"].to_numpy(dtype="float64"))
     parts, weights = {}, {}
     for task, model in models.items():
         contribution = contributions(model, frames[set_of[task]], explainers.get(task))
@@ -179,14 +233,22 @@ def explain_chunk(
             contribution.loc[unscored, :] = np.nan
         parts[task] = contribution
         stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
-        # Equal shares at zero priority.
+        # Equal shares at a zero stake.
         weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
     # Reasons may quote any task's columns (context columns included): one merged row.
     merged = frames[keys[0]]
     for key in keys[1:]:
         extra = frames[key].columns.difference(merged.columns)
         merged = pd.concat([merged, frames[key][extra]], axis=1)
-    reasons = explain_reasons(parts, merged, catalogue, weights=weights, typical=typical, n_reasons=n_reasons)
+    rules = rules or load_outreach_rules()
+    reasons = explain_reasons(parts, merged, catalogue, weights=weights, typical=typical, n_reasons=n_reasons,
+                              display_names=rules.display_names, currency=rules.currency)
+    none = reasons["reason_1"].isna().to_numpy()
+    if none.any():
+        reasons.loc[none, "reason_1"] = _no_single_reason(rows.iloc[np.flatnonzero(none)])
     reasons["explanation"] = explanation_json(parts, merged).to_numpy()
+    context = listing_context(merged)
+    for column in CONTEXT_COLUMNS:
+        reasons[column] = context[column].to_numpy()
     reasons.index = pd.Index(ids, name="customer_id")
     return reasons

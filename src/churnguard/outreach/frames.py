@@ -29,7 +29,7 @@ OUTREACH_COLUMNS = [
     "rank", "customer_id", "action", "channel", "priority", "churn_probability",
     "maintenance_probability", "value_at_risk", "reason_1", "reason_2", "reason_3", "explanation",
 ]
-SUPPRESSED_COLUMNS = ["customer_id", "reason", "churn_probability", "maintenance_probability"]
+SUPPRESSED_COLUMNS = ["customer_id", "reason", "priority", "churn_probability", "maintenance_probability"]
 PROBABILITY = {task: f"{task}_probability" for task in TASKS}
 
 
@@ -51,8 +51,9 @@ def outreach_frame(listed: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFram
     """The outreach list's columns: ranked rows joined to their reasons, rounded.
 
     `listed` holds ``rank, customer_id, action, channel, priority`` and the
-    probabilities; `explained`, indexed by ``customer_id``, the ``reason_*`` and
-    ``explanation`` of (some of) them. ``value_at_risk`` is the priority in cents.
+    probabilities, and ``value_at_risk`` (the stake of the chosen action, see
+    :func:`churnguard.outreach.decide`; the priority when absent); `explained`, indexed
+    by ``customer_id``, the ``reason_*`` and ``explanation`` of (some of) them.
 
     Examples
     --------
@@ -65,7 +66,8 @@ def outreach_frame(listed: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFram
     (12.345679, 12.35, '3 complaints', None)
     """
     out = listed[["rank", "customer_id", "action", "channel", "priority", *PROBABILITY.values()]].copy()
-    out["value_at_risk"] = listed["priority"].round(2)
+    at_risk = listed["value_at_risk"] if "value_at_risk" in listed.columns else listed["priority"]
+    out["value_at_risk"] = at_risk.astype("float64").round(2)
     out["priority"] = out["priority"].round(6)
     out = round_probabilities(out)
     joined = explained.reindex(out["customer_id"])
@@ -78,17 +80,21 @@ def outreach_frame(listed: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFram
 def suppressed_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The suppressed list's columns from scored rows (``suppressed_reason`` becomes ``reason``).
 
-    Row order is kept: the caller orders by ``customer_id``.
+    Sorted by priority (rounded as written), highest first, then ``customer_id``: the
+    lead sees at the top whom the day's rules held back that mattered most.
 
     Examples
     --------
-    >>> rows = pd.DataFrame({"customer_id": ["a"], "suppressed_reason": ["do_not_contact"],
-    ...                      "churn_probability": [0.1234567], "maintenance_probability": [None]})
+    >>> rows = pd.DataFrame({"customer_id": ["a", "b"], "suppressed_reason": ["do_not_contact", "never_bought"],
+    ...                      "priority": [1.5, 9.25], "churn_probability": [0.1234567, None],
+    ...                      "maintenance_probability": [None, None]})
     >>> suppressed_frame(rows).values.tolist()
-    [['a', 'do_not_contact', 0.123457, nan]]
+    [['b', 'never_bought', 9.25, nan, nan], ['a', 'do_not_contact', 1.5, 0.123457, nan]]
     """
-    frame = round_probabilities(rows.rename(columns={"suppressed_reason": "reason"}))
-    return frame[SUPPRESSED_COLUMNS]
+    frame = round_probabilities(rows.rename(columns={"suppressed_reason": "reason"})[SUPPRESSED_COLUMNS].copy())
+    frame["priority"] = frame["priority"].astype("float64").round(6)
+    order = np.lexsort((frame["customer_id"].to_numpy(dtype=object).astype(str), -frame["priority"].to_numpy()))
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def _write(frame: pd.DataFrame, tmp: Path, suffix: str) -> None:

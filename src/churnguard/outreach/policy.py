@@ -1,27 +1,32 @@
-"""The contact policy: stakes, priority, action and channel; ranking and capacity.
+"""The contact policy: expected value saved, action and channel; ranking and capacity.
 
-How a customer's row is decided (rules from :class:`churnguard.config.OutreachRules`):
+How a customer's row is decided (rules from :class:`churnguard.config.OutreachRules`,
+the packaged ``defaults/outreach.toml``):
 
 * **stakes**: ``churn_stake = churn_probability x value`` (``customers.value``, or
   ``rules.default_value`` when missing) and ``maintenance_stake =
-  maintenance_probability x rules.maintenance_cost``. A task without a model has
-  empty probability columns and a stake of 0.
-* **priority** = ``churn_stake + maintenance_stake``: the expected money lost if we do
-  nothing, so one list can mix retention calls and service visits.
-  ``value_at_risk`` is the same figure rounded to cents, for people; ``priority``
-  keeps full precision, for ordering.
-* **action**: ``retention_call`` when the churn stake is at least the maintenance
-  stake; otherwise ``maintenance_visit`` when the maintenance probability reaches
-  ``rules.visit_threshold``, else ``maintenance_reminder``.
+  maintenance_probability x rules.maintenance_cost``: the expected money lost if we do
+  nothing. ``value_at_risk`` is the stake of the chosen action(s), rounded to cents.
+* **priority** = ``stake x save_rate(action) - contact_cost(channel)``: the expected
+  value the contact saves, net of what it costs (``rules.actions``,
+  ``rules.channel_costs``), so one list can mix retention calls and service visits.
+* **action**: each needs its task's probability at or above its ``min_probability``.
+  A maintenance probability at the visit threshold (``actions.maintenance_visit``)
+  always gets a ``maintenance_visit``; with a qualifying churn risk too, and
+  ``rules.combine_actions``, one ``retention_call+maintenance_visit`` call covers both.
+  Otherwise the qualifying action that saves more wins (``retention_call`` or
+  ``maintenance_reminder``). Customers outside the churn model's population who
+  bought before become ``win_back`` when ``rules.win_back`` is on, ranked after every
+  other action.
 * **channel**: the customer's ``preferred_channel``, else ``rules.default_channel``;
-  an action listed in ``rules.action_channels`` always uses that channel (by default
-  a technician visit is scheduled by phone, whatever the customer prefers).
-* **eligible**: not suppressed (:mod:`churnguard.outreach.suppression`) and one
-  probability at least ``rules.min_probability``.
-* **capacity**: ``rules.capacity_per_action`` caps each action, then ``capacity``
-  caps the whole list; without either every eligible customer is ranked.
-* **order**: priority descending, then ``customer_id``: the same inputs always give
-  the same bytes.
+  a retention call at ``rules.phone_from_probability`` or above goes by phone unless
+  ``customers.refuses_phone``; an action in ``rules.action_channels`` always uses that
+  channel (a technician visit is agreed by phone).
+* **eligible**: not suppressed (:mod:`churnguard.outreach.suppression`, and the
+  ``lapsed``/``never_bought`` customers outside the churn population), a qualifying
+  action and a positive priority.
+* **ranking**: ``rank_tier`` (0, then ``win_back``'s 1), priority descending, then
+  ``customer_id``; per-action caps, then the overall capacity.
 """
 
 from __future__ import annotations
@@ -31,91 +36,205 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from churnguard.config import OutreachRules, load_outreach_rules  # noqa: F401 (the examples use it)
+from churnguard.config import BOTH_ACTIONS, OutreachRules, load_outreach_rules  # noqa: F401 (the examples use it)
 from churnguard.outreach.eligibility import member_mask
-from churnguard.outreach.suppression import suppression_reasons
+from churnguard.outreach.suppression import lapse_reasons, suppression_reasons
 
-__all__ = ["candidates", "decide", "listing_status", "rank_outreach"]
+__all__ = ["candidates", "decide", "lapsed_days", "listing_status", "rank_outreach"]
 
 
-def decide(probs: pd.DataFrame, customers: pd.DataFrame, rules: OutreachRules) -> pd.DataFrame:
+def _column(info: pd.DataFrame, name: str, ids, *, kind: str):
+    if name not in info.columns:
+        return None
+    column = info[name].reindex(ids)
+    if kind == "number":
+        return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if kind == "flag":
+        # A flag read from text ("true", "yes", "1") counts as set; anything else does not.
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            return column.astype(str).str.strip().str.lower().isin(["true", "yes", "1", "y"]).to_numpy()
+        return column.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return column.astype(object).to_numpy()
+
+
+def _costs(channel: np.ndarray, rules: OutreachRules) -> np.ndarray:
+    names, codes = np.unique(channel.astype(str), return_inverse=True)
+    return np.array([rules.contact_cost(c) for c in names], dtype="float64")[codes.reshape(-1)]
+
+
+def decide(
+    probs: pd.DataFrame, customers: pd.DataFrame, rules: OutreachRules, *, lapsed: pd.Series | None = None
+) -> pd.DataFrame:
     """Stakes, priority, action and channel for every scored customer.
 
     `probs` holds ``customer_id`` and both ``*_probability`` columns (NaN where a task
-    does not score the customer). Adds ``value, churn_stake, maintenance_stake,
-    priority, action, channel`` and ``above_threshold``.
+    does not score the customer). `lapsed`, indexed by ``customer_id``, lists the
+    customers outside the churn model's population with their days since the last
+    purchase (NaN: never bought); see :func:`lapsed_days`. Adds ``value, churn_stake,
+    maintenance_stake, value_at_risk, priority, action, channel, rank_tier`` and
+    ``above_threshold`` (a qualifying action with a positive priority).
 
     Examples
     --------
-    >>> probs = pd.DataFrame({"customer_id": ["a", "b"], "churn_probability": [0.5, 0.01],
-    ...                       "maintenance_probability": [None, 0.9]})
-    >>> customers = pd.DataFrame({"customer_id": ["a", "b"], "value": [100.0, None]})
-    >>> decide(probs, customers, load_outreach_rules())[["priority", "action", "channel"]].values.tolist()
-    [[50.0, 'retention_call', 'phone'], [360.01, 'maintenance_visit', 'phone']]
+    >>> probs = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "churn_probability": [0.6, 0.02, 0.3, 0.4],
+    ...                       "maintenance_probability": [None, 0.9, None, 0.7]})
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "value": [100.0, 5000.0, 100.0, 50.0],
+    ...                           "preferred_channel": ["email", "email", "email", "sms"]})
+    >>> decide(probs, customers, load_outreach_rules())[["priority", "action", "channel", "above_threshold"]
+    ...     ].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [[9.0, 'retention_call', 'phone', True], [210.0, 'maintenance_visit', 'phone', True],
+     [7.3, 'retention_call', 'email', True], [167.0, 'retention_call+maintenance_visit', 'phone', True]]
     """
     info = customers.drop_duplicates("customer_id").set_index("customer_id")
     ids = probs["customer_id"]
-    value = (
-        pd.to_numeric(info["value"], errors="coerce").reindex(ids).to_numpy(dtype="float64", na_value=np.nan)
-        if "value" in info.columns
-        else np.full(len(ids), np.nan)
-    )
+    n = len(ids)
+    value = _column(info, "value", ids, kind="number")
+    value = np.full(n, np.nan) if value is None else value
     value = np.where(np.isnan(value), rules.default_value, value)
-    p_churn = probs["churn_probability"].to_numpy(dtype="float64", na_value=np.nan)
-    p_maint = probs["maintenance_probability"].to_numpy(dtype="float64", na_value=np.nan)
-    churn_stake = np.nan_to_num(p_churn) * value
-    maint_stake = np.nan_to_num(p_maint) * rules.maintenance_cost
-    priority = churn_stake + maint_stake
-    action = np.where(
-        churn_stake >= maint_stake,
-        "retention_call",
-        np.where(np.nan_to_num(p_maint) >= rules.visit_threshold, "maintenance_visit", "maintenance_reminder"),
+    refuses = _column(info, "refuses_phone", ids, kind="flag")
+    refuses = np.zeros(n, dtype=bool) if refuses is None else refuses
+    preferred = _column(info, "preferred_channel", ids, kind="text")
+    preferred = np.full(n, None, dtype=object) if preferred is None else preferred
+    preferred = np.where(pd.isna(preferred), rules.default_channel, preferred).astype(object)
+    forced = dict(rules.action_channels)
+
+    def channel_of(action: str, base: np.ndarray) -> np.ndarray:
+        return np.full(n, forced[action], dtype=object) if action in forced else base
+
+    actions = rules.actions
+    p_c = probs["churn_probability"].to_numpy(dtype="float64", na_value=np.nan)
+    p_m = probs["maintenance_probability"].to_numpy(dtype="float64", na_value=np.nan)
+    churn_stake = np.nan_to_num(p_c) * value
+    maint_stake = np.nan_to_num(p_m) * rules.maintenance_cost
+
+    retention = actions["retention_call"]
+    ret_ok = ~np.isnan(p_c) & (np.nan_to_num(p_c) >= retention.min_probability)
+    high_risk = (np.nan_to_num(p_c) >= rules.phone_from_probability) & ~refuses
+    ret_channel = channel_of("retention_call", np.where(high_risk, "phone", preferred).astype(object))
+    ret_saved = churn_stake * retention.save_rate
+    ret_priority = ret_saved - _costs(ret_channel, rules)
+
+    visit, reminder = actions["maintenance_visit"], actions["maintenance_reminder"]
+    is_visit = ~np.isnan(p_m) & (np.nan_to_num(p_m) >= visit.min_probability)
+    m_ok = is_visit | (~np.isnan(p_m) & (np.nan_to_num(p_m) >= reminder.min_probability))
+    m_action = np.where(is_visit, "maintenance_visit", "maintenance_reminder").astype(object)
+    m_channel = np.where(is_visit, channel_of("maintenance_visit", preferred),
+                         channel_of("maintenance_reminder", preferred)).astype(object)
+    m_saved = maint_stake * np.where(is_visit, visit.save_rate, reminder.save_rate)
+    m_priority = m_saved - _costs(m_channel, rules)
+
+    both = rules.combine_actions & ret_ok & is_visit
+    both_channel = channel_of(BOTH_ACTIONS, np.full(n, "phone", dtype=object))
+    both_priority = ret_saved + m_saved - _costs(both_channel, rules)
+
+    outside = np.zeros(n, dtype=bool) if lapsed is None else member_mask(ids, lapsed.index)
+    bought = outside & (lapsed.reindex(ids).notna().to_numpy() if lapsed is not None else False)
+    win_back = actions["win_back"]
+    wb_ok = rules.win_back & bought & ~m_ok
+    wb_channel = channel_of("win_back", preferred)
+    wb_priority = value * win_back.save_rate - _costs(wb_channel, rules)
+
+    maintenance_wins = m_ok & (~ret_ok | (m_priority > ret_priority))
+    choice = np.select(
+        [both, is_visit, maintenance_wins, ret_ok, wb_ok, m_saved > ret_saved, bought],
+        ["both", "maintenance", "maintenance", "retention", "win_back", "maintenance", "win_back"],
+        default="retention",
     )
-    preferred = (
-        info["preferred_channel"].reindex(ids).astype(object).to_numpy()
-        if "preferred_channel" in info.columns
-        else np.full(len(ids), None, dtype=object)
-    )
-    channel = np.where(pd.isna(preferred), rules.default_channel, preferred).astype(object)
-    for act, forced in dict(rules.action_channels).items():
-        channel[action == act] = forced
+    action = np.select([choice == "both", choice == "maintenance", choice == "win_back"],
+                       [BOTH_ACTIONS, m_action, "win_back"], default="retention_call").astype(object)
+    channel = np.select([choice == "both", choice == "maintenance", choice == "win_back"],
+                        [both_channel, m_channel, wb_channel], default=ret_channel).astype(object)
+    priority = np.select([choice == "both", choice == "maintenance", choice == "win_back"],
+                         [both_priority, m_priority, wb_priority], default=ret_priority)
+    qualifies = np.select([choice == "both", choice == "maintenance", choice == "win_back"],
+                          [both, m_ok, wb_ok], default=ret_ok)
+    # The stakes behind the chosen action: they weigh each task's reasons.
+    churn_part = np.isin(choice, ["both", "retention"])
+    maint_part = np.isin(choice, ["both", "maintenance"])
     out = probs.copy()
     out["value"] = value
-    out["churn_stake"] = churn_stake
-    out["maintenance_stake"] = maint_stake
+    out["churn_stake"] = np.where(churn_part, churn_stake, np.where(choice == "win_back", value, 0.0))
+    out["maintenance_stake"] = np.where(maint_part, maint_stake, 0.0)
+    out["value_at_risk"] = out["churn_stake"].to_numpy() + out["maintenance_stake"].to_numpy()
     out["priority"] = priority
     out["action"] = action
     out["channel"] = channel
-    most = np.fmax(np.nan_to_num(p_churn, nan=-1.0), np.nan_to_num(p_maint, nan=-1.0))
-    out["above_threshold"] = most >= rules.min_probability
+    out["rank_tier"] = (action == "win_back").astype("int64")
+    out["above_threshold"] = qualifies & (priority > 0)
     return out
 
 
-def candidates(
-    probs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, rules: OutreachRules
-) -> pd.DataFrame:
-    """Every scored customer decided (:func:`decide`), suppressed or not, and eligible or not.
+def lapsed_days(
+    tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, ids, population: pd.Index
+) -> pd.Series:
+    """Customers of `ids` outside the churn model's `population`, with days since their last purchase.
 
-    Adds to :func:`decide`'s columns ``suppressed_reason`` (``""`` when none) and
-    ``eligible`` (not suppressed and above ``rules.min_probability``). Both engines
-    call it on the same rows: Spark per shard, one machine on the whole population.
+    NaN for a customer who never bought before `as_of`. Returns are not purchases.
 
     Examples
     --------
-    >>> probs = pd.DataFrame({"customer_id": ["a", "b"], "churn_probability": [0.5, 0.6],
-    ...                       "maintenance_probability": [None, None]})
-    >>> customers = pd.DataFrame({"customer_id": ["a", "b"],
-    ...                           "do_not_contact": pd.array([False, True], dtype="boolean")})
-    >>> rows = candidates(probs, {"customers": customers}, pd.Timestamp("2024-03-01"), load_outreach_rules())
+    >>> purchases = pd.DataFrame({"customer_id": ["a", "b"], "amount": [5.0, 9.0],
+    ...                           "timestamp": pd.to_datetime(["2024-02-20", "2022-01-01"])})
+    >>> lapsed_days({"purchases": purchases}, pd.Timestamp("2024-03-01"), ["a", "b", "c"], pd.Index(["a"])).to_dict()
+    {'b': 790.0, 'c': nan}
+    """
+    ids = pd.Index(ids, name="customer_id")
+    outside = ids[~member_mask(ids, population)]
+    days = pd.Series(np.nan, index=outside, dtype="float64")
+    purchases = tables.get("purchases")
+    if purchases is not None and len(outside):
+        bought = purchases[(purchases["timestamp"] < as_of) & member_mask(purchases["customer_id"], outside)]
+        if "is_return" in bought:
+            bought = bought[~bought["is_return"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+        last = bought.groupby(bought["customer_id"].astype(str))["timestamp"].max()
+        found = last.reindex(outside)
+        days = ((as_of - found).dt.total_seconds() / 86400.0).floordiv(1.0).astype("float64")
+        days.index = outside
+    return days
+
+
+def candidates(
+    probs: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    rules: OutreachRules,
+    *,
+    churn_population: pd.Index | None = None,
+) -> pd.DataFrame:
+    """Every scored customer decided (:func:`decide`), suppressed or not, and eligible or not.
+
+    `churn_population` is the churn model's label population at `as_of`
+    (:func:`churnguard.outreach.scored_customers`; None: everyone). A customer outside
+    it is no retention call: without another qualifying action (or ``rules.win_back``)
+    they are suppressed as ``lapsed (N days since last purchase)`` or ``never_bought``.
+    Adds to :func:`decide`'s columns ``suppressed_reason`` (``""`` when none) and
+    ``eligible``. Both engines call it on the same rows: Spark per shard, one machine
+    on the whole population.
+
+    Examples
+    --------
+    >>> probs = pd.DataFrame({"customer_id": ["a", "b", "c"], "churn_probability": [0.5, 0.6, None],
+    ...                       "maintenance_probability": [None, None, None]})
+    >>> customers = pd.DataFrame({"customer_id": ["a", "b", "c"], "value": 100.0,
+    ...                           "do_not_contact": pd.array([False, True, False], dtype="boolean")})
+    >>> rows = candidates(probs, {"customers": customers}, pd.Timestamp("2024-03-01"), load_outreach_rules(),
+    ...                   churn_population=pd.Index(["a", "b"]))
     >>> rows[["customer_id", "suppressed_reason", "eligible"]].values.tolist()
-    [['a', '', True], ['b', 'do_not_contact', False]]
+    [['a', '', True], ['b', 'do_not_contact', False], ['c', 'never_bought', False]]
     """
     customers = tables["customers"]
-    scored = decide(probs, customers, rules)
-    reasons = suppression_reasons(customers, tables.get("interactions"), pd.Index(probs["customer_id"]), as_of,
-                                  rules)
-    scored["suppressed_reason"] = reasons.to_numpy()
-    scored["eligible"] = (reasons.to_numpy() == "") & scored["above_threshold"].to_numpy()
+    ids = pd.Index(probs["customer_id"])
+    lapsed = None if churn_population is None else lapsed_days(tables, as_of, ids, churn_population)
+    scored = decide(probs, customers, rules, lapsed=lapsed)
+    reasons = suppression_reasons(customers, tables.get("interactions"), ids, as_of, rules,
+                                  outreach_log=tables.get("outreach_log")).to_numpy()
+    if lapsed is not None and len(lapsed):
+        # Outside the churn population and nothing else to offer: say why they are not called.
+        unlisted = lapsed[~scored.set_index("customer_id")["above_threshold"].reindex(lapsed.index).to_numpy()]
+        lapse = lapse_reasons(unlisted).reindex(ids).fillna("").to_numpy(dtype=object)
+        reasons = np.where(lapse == "", reasons, np.where(reasons == "", lapse, reasons + "; " + lapse))
+    scored["suppressed_reason"] = reasons
+    scored["eligible"] = (reasons == "") & scored["above_threshold"].to_numpy()
     return scored
 
 
@@ -124,7 +243,8 @@ def rank_outreach(
 ) -> pd.DataFrame:
     """Order eligible customers and apply the caps; returns the listed rows with ``rank``.
 
-    `scored` needs ``customer_id``, ``priority``, ``action`` and a boolean ``eligible``.
+    `scored` needs ``customer_id``, ``priority``, ``action`` and a boolean ``eligible``;
+    an optional ``rank_tier`` (0 first) puts ``win_back`` after every other action.
 
     Examples
     --------
@@ -138,9 +258,11 @@ def rank_outreach(
     >>> rank_outreach(scored, rules=rules, capacity=1)["customer_id"].tolist()
     ['a']
     """
-    ranked = scored[scored["eligible"]].sort_values(
-        ["priority", "customer_id"], ascending=[False, True], kind="mergesort"
-    )
+    eligible = scored[scored["eligible"]]
+    tier = eligible["rank_tier"] if "rank_tier" in eligible else pd.Series(0, index=eligible.index)
+    order = np.lexsort((eligible["customer_id"].to_numpy(dtype=object).astype(str),
+                        -eligible["priority"].to_numpy(dtype="float64"), tier.to_numpy()))
+    ranked = eligible.iloc[order]
     if rules.capacity_per_action:
         position = ranked.groupby("action", sort=False).cumcount()
         cap = ranked["action"].map(dict(rules.capacity_per_action)).astype("float64").fillna(np.inf)

@@ -83,8 +83,9 @@ FEATURE_PREFIX = "__f_"
 ELIGIBLE_MAINTENANCE = "__maintenance_scored"
 SCORED_FIELDS = [
     ("customer_id", "string"), ("churn_probability", "double"), ("maintenance_probability", "double"),
-    ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("priority", "double"),
-    ("action", "string"), ("channel", "string"), ("above_threshold", "boolean"),
+    ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("value_at_risk", "double"),
+    ("priority", "double"), ("action", "string"), ("channel", "string"), ("rank_tier", "bigint"),
+    ("above_threshold", "boolean"),
     ("suppressed_reason", "string"), ("eligible", "boolean"), (ELIGIBLE_MAINTENANCE, "boolean"),
 ]
 # Customers per priority bucket when ranking: one bucket is ranked in one task.
@@ -106,7 +107,7 @@ class SparkScoreResult:
     ----------
     outreach, suppressed : pyspark.sql.DataFrame
         Columns ``scoring.OUTREACH_COLUMNS`` ordered by rank, ``scoring.SUPPRESSED_COLUMNS``
-        ordered by customer_id.
+        ordered by priority (highest first), then customer_id.
     scored : pyspark.sql.DataFrame
         The persisted per-customer rows (scored columns, then ``__f_`` features);
         ``scored.unpersist()`` once the lists are written.
@@ -123,6 +124,10 @@ class SparkScoreResult:
     typical: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
     models: dict = field(default_factory=dict)
     _lists: Any = None
+    catalogue: pd.DataFrame = field(default_factory=pd.DataFrame)
+    as_of: Any = None
+    rules: Any = None
+    feature_tasks: dict = field(default_factory=dict)
 
     def relist(self, *, rules=None, capacity: int | None = None):
         """(outreach, suppressed) again from the same scores under other caps.
@@ -201,7 +206,7 @@ def _features_frame(frame: pd.DataFrame, plan) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_columns):
+def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_columns, population_of):
     """One shard's scored rows and features: the kernel's predict loop and contact policy."""
     from churnguard.outreach import candidates, member_mask, predict_tasks, scored_customers
     from churnguard.spark.features import shard_feature_frame, shard_tables
@@ -213,9 +218,12 @@ def _score_shard(raw, plans, set_of, digest, broadcast, rules, as_of, feature_co
     frames = {key: shard_feature_frame(tables, plan) for key, plan in plans.items()}
     models = _worker_models(digest, broadcast) if set_of else {}
     ids = frames[next(iter(frames))]["customer_id"]
-    scored_by = {task: scored_customers(task, tables, as_of) for task in models}
+    # The label definition and look-back ride from the driver: workers load bare estimators.
+    scored_by = {task: scored_customers(task, tables, as_of, definition=population_of[task][0],
+                                        lookback_days=population_of[task][1])
+                 for task in models}
     part = predict_tasks(models, frames, set_of, ids, scored_by)
-    scored = candidates(part, tables, as_of, rules)
+    scored = candidates(part, tables, as_of, rules, churn_population=scored_by.get("churn"))
     maintenance = scored_by.get("maintenance")
     scored[ELIGIBLE_MAINTENANCE] = (np.ones(len(part), dtype=bool) if maintenance is None
                                     else member_mask(part["customer_id"], maintenance))
@@ -280,12 +288,12 @@ def _typical_spark(scored, models, plans, set_of, feature_columns, *, drift_samp
 
 
 def _positions(frame, *, by: str | None, n_buckets: int, name: str):
-    """0-based position in (priority desc, customer_id asc) order, within `by` when given.
+    """0-based position in (rank_tier asc, priority desc, customer_id asc) order, within `by` when given.
 
     Rows fall into priority buckets whose bounds are quantiles taken once on the
-    driver (a fixed function of the row, so every job sees the same buckets); each
-    (group, bucket) is numbered in one task and shifted by the sizes of the buckets
-    above it.
+    driver (a fixed function of the row, so every job sees the same buckets), the
+    buckets of a later ``rank_tier`` after all of an earlier one's; each (group,
+    bucket) is numbered in one task and shifted by the sizes of the buckets above it.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -295,6 +303,8 @@ def _positions(frame, *, by: str | None, n_buckets: int, name: str):
     bucket = F.lit(0)
     for bound in bounds:  # higher priority, lower bucket
         bucket = bucket + F.when(F.col("priority") < F.lit(bound), 1).otherwise(0)
+    # win_back (tier 1) ranks after every other action, whatever its priority.
+    bucket = bucket + F.col("rank_tier").cast("int") * F.lit(len(bounds) + 1)
     keyed = frame.withColumn("__bucket", bucket.cast("int"))
     keys = ([by] if by else []) + ["__bucket"]
     counts = keyed.groupBy(*keys).count().toPandas().sort_values(keys, kind="mergesort")
@@ -379,17 +389,21 @@ def score_spark_result(
         for column, numeric in zip(plan.columns[1:], plan.numeric[1:]):
             feature_columns.setdefault(column, (key, numeric))
 
+    from churnguard.training.artifact import as_artifact
+
+    population_of = {task: (as_artifact(m).label, as_artifact(m).lookback_days) for task, m in models.items()}
     payload = _model_payload(models)
     digest = _payload_digest(payload)
     broadcast = spark.sparkContext.broadcast(payload)
     fields = SCORED_FIELDS + [(FEATURE_PREFIX + c, "double" if num else "string")
                               for c, (_, num) in feature_columns.items()]
-    to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_()}
+    to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_(), "bigint": pa.int64()}
     arrow_schema = pa.schema([(name, to_arrow[kind]) for name, kind in fields])
     layout = first.plan.layout
 
     def score_of(batch):
-        frame = _score_shard(split_shard(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns)
+        frame = _score_shard(split_shard(batch, layout), plans, set_of, digest, broadcast, rules, as_of, feature_columns,
+                             population_of)
         if frame is None:
             return arrow_schema.empty_table()
         return _to_arrow_table(frame, arrow_schema)
@@ -406,7 +420,7 @@ def score_spark_result(
                     for name in first.plan.surviving}
     catalogue = merge_catalogues(models, empty_tables, as_of, {k: p.feature_set for k, p in plans.items()}, set_of)
 
-    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action")
+    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action", "rank_tier")
     n_buckets = max(1, first.n_shards, math.ceil(n_customers / CUSTOMERS_PER_BUCKET))
 
     def lists(rules, capacity):
@@ -418,8 +432,10 @@ def score_spark_result(
 
     key_order = list(dict.fromkeys(set_of.values()))
     outreach, suppressed = lists(rules, capacity)
+    feature_tasks = {task: [c for c in plans[set_of[task]].columns[1:]] for task in models}
     return SparkScoreResult(outreach, suppressed, scored, list(first.warnings), typical,
-                            {task: model_info(m) for task, m in models.items()}, lists)
+                            {task: model_info(m) for task, m in models.items()}, lists, catalogue, as_of, rules,
+                            feature_tasks)
 
 
 def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans, set_of, key_order,
@@ -458,7 +474,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
             if loaded:
                 frames = {key: _features_frame(frame, plans[key]) for key in key_order}
                 explained = explain_chunk(loaded, frames, set_of, rows.drop(columns="customer_id"), catalogue,
-                                          fast, typical=typical, n_reasons=n_reasons)
+                                          fast, typical=typical, n_reasons=n_reasons, rules=rules)
             else:
                 explained = pd.DataFrame(index=pd.Index([], name="customer_id"))
             out = outreach_frame(rows.reset_index(drop=True), explained)
@@ -472,7 +488,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
     outreach_arrow = pa.schema([(n, pa.int64() if k == "bigint" else to_arrow[k]) for n, k in outreach_fields])
     outreach = listed_rows.mapInArrow(outreach_of, _spark_schema(outreach_fields)).orderBy("rank")
 
-    suppressed_fields = [("customer_id", "string"), ("reason", "string"),
+    suppressed_fields = [("customer_id", "string"), ("reason", "string"), ("priority", "double"),
                          ("churn_probability", "double"), ("maintenance_probability", "double")]
     assert [n for n, _ in suppressed_fields] == SUPPRESSED_COLUMNS
     suppressed_arrow = pa.schema([(n, to_arrow[k]) for n, k in suppressed_fields])
@@ -483,11 +499,65 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
 
     suppressed = (
         scored.where(F.col("suppressed_reason") != "")
-        .select("customer_id", "suppressed_reason", *PROBABILITY.values())
+        .select("customer_id", "suppressed_reason", "priority", *PROBABILITY.values())
         .mapInArrow(suppressed_of, _spark_schema(suppressed_fields))
-        .orderBy("customer_id")
+        .orderBy(F.col("priority").desc(), F.col("customer_id").asc())
     )
     return outreach, suppressed
+
+
+def report_result(result: SparkScoreResult, *, drift_sample: int = 100_000):
+    """The Spark run collected as a :class:`churnguard.scoring.ScoreResult`, for :func:`churnguard.report.write_report`.
+
+    The list and the suppressed list come back whole; every scored customer's
+    probabilities, action and status too (a few numbers each, for the report's counts
+    and histograms); the features only as a seeded sample of `drift_sample` rows per
+    task for the drift check, as the single-machine path samples them.
+
+    Examples
+    --------
+    >>> report = report_result(score_spark_result(spark, "s3a://lake/crm", "2024-06-01"))  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    from churnguard.outreach import CONTEXT_COLUMNS, PROBABILITY
+    from churnguard.scoring import ScoreResult
+
+    outreach = result.outreach.toPandas()
+    suppressed = result.suppressed.toPandas()
+    scored = result.scored
+    listed_ids = result.outreach.select("customer_id", F.lit(True).alias("__listed"))
+    status = (
+        F.when(F.col("__listed"), F.lit("listed"))
+        .when(F.col("suppressed_reason") != "", F.lit("suppressed"))
+        .when(~F.col("above_threshold"), F.lit("below_threshold"))
+        .otherwise(F.lit("over_capacity"))
+    )
+    rows = (scored.join(listed_ids, on="customer_id", how="left")
+            .select("customer_id", *PROBABILITY.values(), "value", "priority", "action", "channel",
+                    status.alias("status"))
+            .orderBy("customer_id").toPandas())
+    present = set(scored.columns)
+    context_features = [f for f in CONTEXT_COLUMNS.values() if FEATURE_PREFIX + f in present]
+    context = (scored.join(result.outreach.select("customer_id"), on="customer_id", how="inner")
+               .select("customer_id", *[F.col(f"`{FEATURE_PREFIX + f}`").alias(f) for f in context_features])
+               .toPandas().set_index("customer_id"))
+    from churnguard.outreach import listing_context
+
+    explanations = listing_context(context)
+    n = max(len(rows), 1)
+    features = {}
+    for task, columns in result.feature_tasks.items():
+        frame = scored if task != "maintenance" else scored.where(F.col(ELIGIBLE_MAINTENANCE))
+        if n > drift_sample:
+            frame = frame.sample(fraction=min(1.0, drift_sample / n), seed=0)
+        wanted = [c for c in columns if FEATURE_PREFIX + c in present]
+        sample = frame.select("customer_id", *[F.col(f"`{FEATURE_PREFIX + c}`").alias(c) for c in wanted]).toPandas()
+        features[task] = sample.sort_values("customer_id", kind="mergesort").reset_index(drop=True)
+    return ScoreResult(
+        as_of=result.as_of, outreach=outreach, suppressed=suppressed, scored=rows, features=features,
+        models=result.models, catalogue=result.catalogue, explanations=explanations, rules=result.rules,
+    )
 
 
 def score_spark(
@@ -711,6 +781,7 @@ def score_command_spark(
     rules=None,
     spark_master: str | None = None,
     n_shards: int | None = None,
+    report: str | None = None,
 ) -> SparkScoreRun:
     """``churnguard score --engine spark``: score, write the list and its sibling.
 
@@ -718,7 +789,9 @@ def score_command_spark(
     `tracking_uri`). `rules` is a path to an outreach-rules TOML (or an
     ``OutreachRules``, or None for the packaged one). Raises :class:`NoModelError`
     when there is nothing to score with, ``ValidationError`` /
-    ``SchemaMismatchError`` on bad input, as the single-machine command does.
+    ``SchemaMismatchError`` on bad input, as the single-machine command does. With
+    `report` (a local path), the HTML report is written there too
+    (:func:`report_result`, :func:`churnguard.report.write_report`).
 
     Examples
     --------
@@ -740,6 +813,10 @@ def score_command_spark(
     try:
         path, suppressed_path = write_outreach_spark(result.outreach, result.suppressed, str(out))
         n_listed, n_suppressed = result.outreach.count(), result.suppressed.count()
+        if report is not None:
+            from churnguard.report import write_report
+
+            write_report(report_result(result), report, models=models)
     finally:
         result.scored.unpersist()
     return SparkScoreRun(n_listed, n_suppressed, path, suppressed_path, list(result.warnings))

@@ -54,6 +54,9 @@ class ModelArtifact:
         Label definition trained on (``"auto"``, ``"supplied"``, ...).
     as_of : str or None
         The date training was run as of (None: the end of the data).
+    lookback_days : int, default=365
+        Look-back of the inactivity churn population the model learned from
+        (:func:`churnguard.timeline.task_population`); scoring rebuilds that population.
 
     Examples
     --------
@@ -85,6 +88,7 @@ class ModelArtifact:
     horizon_days: int | None = None
     label: str | None = None
     as_of: str | None = None
+    lookback_days: int = 365
 
     @property
     def feature_names(self) -> list[str]:
@@ -108,6 +112,7 @@ class ModelArtifact:
             "task": self.task,
             "horizon_days": self.horizon_days,
             "label": self.label,
+            "lookback_days": self.lookback_days,
             "as_of": self.as_of,
             "feature_set": None if self.feature_set is None else self.feature_set.to_dict(),
             "catalogue": None if self.catalogue is None else json.loads(self.catalogue.to_json(orient="records")),
@@ -154,6 +159,8 @@ def from_metadata(estimator, meta: dict[str, Any]) -> ModelArtifact:
         horizon_days=meta.get("horizon_days"),
         label=meta.get("label"),
         as_of=meta.get("as_of"),
+        # Models saved before the field learned from the default look-back.
+        lookback_days=int(meta.get("lookback_days") or 365),
     )
 
 

@@ -202,7 +202,7 @@ def train_frame(
     artifact = ModelArtifact(
         model, task=spec.task, feature_set=feature_set, catalogue=catalogue,
         training_window=evaluation.training_window, drift_reference=reference,
-        horizon_days=spec.horizon_days, label=label or spec.label,
+        horizon_days=spec.horizon_days, label=label or spec.label, lookback_days=spec.lookback_days,
         as_of=None if as_of is None else str(pd.Timestamp(as_of).date()),
     )
     result = TrainResult(
