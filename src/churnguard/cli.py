@@ -123,9 +123,15 @@ def _handle_errors(command):
     return wrapper
 
 
-def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False) -> tuple:
-    """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed)."""
-    from churnguard.validation import load_data
+def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False, over_files: bool = False) -> tuple:
+    """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed).
+
+    With `over_files` the event tables stay in DuckDB over the files (bounded memory).
+    """
+    if over_files:
+        from churnguard.relations import load_relations as load_data
+    else:
+        from churnguard.validation import load_data
 
     result = load_data(data, drop_duplicates=drop_duplicates)
     messages = []
@@ -378,7 +384,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     from churnguard.features import build_features
     from churnguard.io import categories_as_text, write_table
 
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
     # Categories as text: the file is also what the registered pyfunc model reads (README).
