@@ -96,3 +96,41 @@ def test_events_at_or_after_as_of_in_the_files_change_no_feature(tmp_path, shift
     got = build_features(load_relations(base, now=as_of + pd.Timedelta(days=500)).tables, as_of)
     pd.testing.assert_frame_equal(got, expected)
     assert not np.isnan(got["purchases_amount_total"]).all()
+
+
+@pytest.fixture(scope="module")
+def scoring_world(tmp_path_factory):
+    """A generated world, its relations and frames, and a churn and a maintenance model fitted on it."""
+    from churnguard.features import resolve_feature_set
+    from churnguard.training.artifact import ModelArtifact
+    from churnguard.training.model import ChurnModel
+
+    out = tmp_path_factory.mktemp("scoring_world")
+    generate_world_files(out, 400, seed=11, fmt="parquet")
+    frames, relations = load_data(out, now=NOW), load_relations(out, now=NOW)
+    as_of = pd.Timestamp("2026-10-01")
+    feature_set = resolve_feature_set(frames.tables, as_of)
+    features = build_features(frames.tables, as_of, feature_set=feature_set)
+    inputs = features.drop(columns=["customer_id"]).select_dtypes("number")
+    inputs = inputs.loc[:, [c for c in inputs.columns if not c.startswith("usage_worst")]]
+    rng = np.random.default_rng(3)
+    models = {}
+    for task in ("churn", "maintenance"):
+        y = (rng.random(len(inputs)) < 0.3).astype(int)
+        model = ChurnModel(params={"n_estimators": 15, "min_child_samples": 5}, calibration="none").fit(inputs, y)
+        models[task] = ModelArtifact(estimator=model, task=task, feature_set=feature_set)
+    return {"frames": frames.tables, "relations": relations.tables, "models": models, "as_of": as_of}
+
+
+@pytest.mark.parametrize("chunk_size", [1_000_000, 97])
+def test_scoring_over_the_files_writes_the_same_list_bytes_as_over_frames(scoring_world, chunk_size, tmp_path):
+    from churnguard.scoring import score, write_outreach
+
+    w = scoring_world
+    expected = score(w["frames"], w["as_of"], w["models"], capacity=40)
+    got = score(w["relations"], w["as_of"], w["models"], capacity=40, chunk_size=chunk_size)
+    a, a_suppressed = write_outreach(expected, tmp_path / "frames.csv")
+    b, b_suppressed = write_outreach(got, tmp_path / "relations.csv")
+    assert len(expected.outreach) == 40
+    assert a.read_bytes() == b.read_bytes()
+    assert a_suppressed.read_bytes() == b_suppressed.read_bytes()

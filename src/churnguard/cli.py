@@ -512,7 +512,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, strict, dr
         _warn_problems(run.warnings)
         _echo_lists(quiet, run.n_listed, run.path, run.n_suppressed, run.suppressed_path)
         return EXIT_OK
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     from churnguard.scoring import score as score_tables, write_outreach
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from churnguard import duck
@@ -135,6 +136,36 @@ class SqlTable:
                             "_pos": range(len(customers))})
         sql = f"SELECT _cg_pop._pos, t.* FROM ({self.sql}) t JOIN _cg_pop USING (customer_id)"
         return SqlTable(sql, ["_pos", *self.columns], self.n_rows, {**self.frames, "_cg_pop": pop}, self.kinds)
+
+    def for_customers(self, ids: pd.Index) -> SqlTable:
+        """The rows of customers `ids` only (row count unknown until read: an upper bound is kept).
+
+        Examples
+        --------
+        >>> t = SqlTable("SELECT * FROM (VALUES ('b', 1.0), ('z', 2.0)) v(customer_id, x)", ["customer_id", "x"], 2)
+        >>> t.for_customers(pd.Index(["z"])).to_pandas()["x"].tolist()
+        [2.0]
+        """
+        chunk = pd.DataFrame({"customer_id": pd.Series(list(ids), dtype="str")})
+        sql = f"SELECT * FROM ({self.sql}) WHERE customer_id IN (SELECT customer_id FROM _cg_chunk)"
+        return SqlTable(sql, self.columns, self.n_rows, {**self.frames, "_cg_chunk": chunk}, self.kinds)
+
+    def in_window(self, column: str, start: pd.Timestamp, end: pd.Timestamp, columns: list[str]) -> pd.DataFrame:
+        """The rows with ``start <= column < end`` as a pandas frame of `columns`.
+
+        Examples
+        --------
+        >>> t = SqlTable("SELECT * FROM (VALUES ('a', TIMESTAMP '2024-01-01'), ('b', TIMESTAMP '2024-03-01')) "
+        ...              "v(customer_id, timestamp)", ["customer_id", "timestamp"], 2, kinds={"customer_id": "id"})
+        >>> t.in_window("timestamp", pd.Timestamp("2024-02-01"), pd.Timestamp("2024-04-01"),
+        ...             ["customer_id"])["customer_id"].tolist()
+        ['b']
+        """
+        q = _q(column)
+        sql = (f"SELECT {', '.join(map(_q, columns))} FROM ({self.sql}) "
+               f"WHERE {q} >= TIMESTAMP '{pd.Timestamp(start)}' AND {q} < TIMESTAMP '{pd.Timestamp(end)}'")
+        kinds = {c: self.kinds[c] for c in columns if c in self.kinds}
+        return SqlTable(sql, columns, 0, self.frames, kinds).to_pandas()
 
     def column_stats(self, column: str, as_of: pd.Timestamp | None = None) -> tuple:
         """(min, max, non-null count, count at or after `as_of`) of one timestamp column, in one scan."""
@@ -372,19 +403,30 @@ def _soft(t: _Table, now: pd.Timestamp, customer_ids: pd.DataFrame, assets: SqlT
 
     checks = [f"count(*) FILTER (WHERE _cg_r{i})" for i in range(len(range_checks))]
     checks += [f"count(*) FILTER (WHERE {cond})" for _, _, cond, _ in drops]
-    checks += [f"count(*) FILTER (WHERE {differs})" if replace_owner else "0", f"count(*) FILTER (WHERE {keep})",
-               "count(*)"]
+    checks += [f"count(*) FILTER (WHERE {differs})" if replace_owner else "0",
+               "count(*) FILTER (WHERE customer_id IS NULL)" if replace_owner else "0",
+               f"count(*) FILTER (WHERE {keep})", "count(*)"]
     with duck.cursor() as cur:
         for dep, frame in frames.items():
             bind(cur, dep, frame)
         counts = cur.execute(f"SELECT {', '.join(checks)} FROM ({flagged_sql})").fetchone()
         n_range, n_drops = counts[:len(range_checks)], counts[len(range_checks):len(range_checks) + len(drops)]
-        n_differs, n_kept, n_all = counts[-3:]
+        n_differs, n_no_customer, n_kept, n_all = counts[-4:]
         copies = 0
         if schema.event_time is not None and name != "labels":
             found = [c for c in t.found]
             cols = ", ".join(map(_q, found))
-            copies = n_all - cur.execute(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM ({na_sql}))").fetchone()[0]
+            # Rows with equal values hash alike, so distinct hashes prove distinct rows; only a
+            # repeated hash (a copy, or a collision) pays for the exact count.
+            # (Sorting the hashes in numpy costs a third of DuckDB's hash aggregate over them.)
+            hashes = cur.execute(f"SELECT hash({cols}) AS h FROM ({na_sql})").fetchnumpy()["h"]
+            hashes = np.asarray(hashes, dtype=np.uint64)
+            hashes.sort()
+            repeated = bool(np.any(hashes[1:] == hashes[:-1]))
+            del hashes
+            if repeated:
+                copies = n_all - cur.execute(
+                    f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM ({na_sql}))").fetchone()[0]
 
     def examples(sql: str, column: str, where: str) -> tuple:
         with duck.ordered_connection() as ordered:
@@ -420,11 +462,24 @@ def _soft(t: _Table, now: pd.Timestamp, customer_ids: pd.DataFrame, assets: SqlT
     if not n_kept:
         warnings.append(Problem(name, "*", "not_empty_after_drops (table dropped)", 0, (), "warning"))
         return None
+    # The kept table's SQL has only the repairs and filters this file needs: a check that no
+    # row failed is not run again by every query that reads the table.
+    repaired = [f"CASE WHEN {bad} THEN NULL ELSE {_q(column)} END AS {_q(column)}" if n else _q(column)
+                for (column, _, bad), n in zip(range_checks, n_range)]
+    ranged = {column for column, _, _ in range_checks}
+    plain = [_q(c.name) for c in schema.columns if c.name not in ranged] + [_q(c) for c in t.extras]
+    lean = f"SELECT {', '.join(plain + repaired)} FROM ({t.typed_sql})"
+    conditions = [cond for (_, _, cond, _), n in zip(drops, n_drops) if n]
+    with_owner = replace_owner and bool(n_differs or n_no_customer or any("_owner" in c for c in conditions))
+    if with_owner:
+        lean = f"SELECT n.*, o._owner FROM ({lean}) n{owner_join}"
+    where = " AND ".join(f"NOT coalesce({cond}, false)" for cond in conditions) or "true"
     # Column order as in the pandas path: the file's own, then the contract columns it lacked.
     columns = [*t.found, *(c for c in schema.names if c not in t.found)]
-    select = ", ".join("_owner AS customer_id" if replace_owner and c == "customer_id" else _q(c) for c in columns)
-    sql = f"SELECT {select} FROM ({flagged_sql}) WHERE {keep}"
-    return SqlTable(sql, columns, n_kept, frames, {c.name: c.kind for c in schema.columns})
+    select = ", ".join("_owner AS customer_id" if with_owner and c == "customer_id" else _q(c) for c in columns)
+    sql = f"SELECT {select} FROM ({lean}) WHERE {where}"
+    used = {dep: frame for dep, frame in frames.items() if dep in sql}
+    return SqlTable(sql, columns, n_kept, used, {c.name: c.kind for c in schema.columns})
 
 
 # --------------------------------------------------------------------------- entry point
