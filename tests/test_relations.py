@@ -134,3 +134,33 @@ def test_scoring_over_the_files_writes_the_same_list_bytes_as_over_frames(scorin
     assert len(expected.outreach) == 40
     assert a.read_bytes() == b.read_bytes()
     assert a_suppressed.read_bytes() == b_suppressed.read_bytes()
+
+
+def test_a_bad_duckdb_memory_limit_is_bad_input_naming_the_variable(world, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "features.parquet"
+    env = {**os.environ, "CHURNGUARD_DUCKDB_MEMORY_LIMIT": "lots"}
+    proc = subprocess.run([sys.executable, "-m", "churnguard.cli", "features", "--data", str(world),
+                           "--as-of", "2026-10-01", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "CHURNGUARD_DUCKDB_MEMORY_LIMIT='lots'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_the_duckdb_limits_come_from_the_environment(monkeypatch, tmp_path):
+    from churnguard import duck
+
+    monkeypatch.setenv("CHURNGUARD_DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("CHURNGUARD_DUCKDB_TEMP_DIR", str(tmp_path / "spill"))
+    monkeypatch.setenv("CHURNGUARD_THREADS", "3")
+    limits = duck.settings()
+    assert (limits.memory_limit, limits.temp_directory, limits.threads) == ("1GB", str(tmp_path / "spill"), 3)
+    import duckdb
+
+    con = duck.configure(duckdb.connect(), limits)
+    memory, temp = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    assert memory == "953.6 MiB" and temp == str(tmp_path / "spill")  # 1 GB as DuckDB prints it

@@ -93,7 +93,8 @@ def _quiet_mlflow(quiet: bool):
 
 # Bad-input exception types by module: looked up only once raised, so that a command
 # refused up front (a wrong --out) never pays for importing training or validation.
-_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"))
+_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"),
+                    ("churnguard.duck", "DuckSettingsError"))
 
 
 def _is_bad_input(err: BaseException) -> bool:

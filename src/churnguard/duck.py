@@ -10,7 +10,7 @@ from the machine:
     DuckDB's ``memory_limit`` (e.g. ``4GB``). Default: a quarter of physical memory,
     which leaves the rest for the pandas feature rows and the models.
 ``CHURNGUARD_DUCKDB_TEMP_DIR``
-    Where DuckDB spills. Default: ``churnguard-duckdb`` in the system temp directory.
+    Where DuckDB spills. Default: ``churnguard-duckdb-<pid>`` in the system temp directory.
 ``CHURNGUARD_THREADS``
     How many families (and chunks) run side by side. Default: the cores this process
     may use. Each query itself runs on one thread (see :func:`database`).
@@ -40,6 +40,10 @@ def _physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+class DuckSettingsError(ValueError):
+    """A ``CHURNGUARD_*`` DuckDB setting in the environment that cannot be used (bad input)."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,14 @@ def settings() -> DuckSettings:
     if not memory:
         total = _physical_memory()
         memory = f"{max(1, total // 4 // 2**20)}MB" if total else "4GB"
-    temp = os.environ.get(TEMP_ENV) or os.path.join(tempfile.gettempdir(), "churnguard-duckdb")
+    # One directory per process: DuckDB removes a spill directory it created when it closes,
+    # which must not pull the floor from under another process spilling there.
+    temp = os.environ.get(TEMP_ENV) or os.path.join(tempfile.gettempdir(), f"churnguard-duckdb-{os.getpid()}")
     raw_threads = os.environ.get(THREADS_ENV)
     try:
         threads = max(1, int(raw_threads)) if raw_threads else _cores()
     except ValueError:
-        raise ValueError(f"{THREADS_ENV}={raw_threads!r} is not a whole number of threads") from None
+        raise DuckSettingsError(f"{THREADS_ENV}={raw_threads!r} is not a whole number of threads") from None
     return DuckSettings(memory, temp, threads)
 
 
@@ -100,7 +106,8 @@ def configure(con: duckdb.DuckDBPyConnection, limits: DuckSettings | None = None
     try:
         con.execute(f"SET memory_limit = '{limits.memory_limit}'")
     except duckdb.Error as err:
-        raise ValueError(f"{MEMORY_ENV}={limits.memory_limit!r} is not a DuckDB memory size: {err}") from None
+        raise DuckSettingsError(f"{MEMORY_ENV}={limits.memory_limit!r} is not a memory size such as 4GB "
+                                f"({err})") from None
     con.execute(f"SET temp_directory = '{limits.temp_directory}'")
     con.execute("SET threads TO 1")
     # Naive timestamps in the files are UTC (the data contract).
@@ -160,4 +167,4 @@ def ordered_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-__all__ = ["DuckSettings", "configure", "cursor", "database", "ordered_connection", "settings"]
+__all__ = ["DuckSettings", "DuckSettingsError", "configure", "cursor", "database", "ordered_connection", "settings"]
