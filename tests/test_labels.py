@@ -154,3 +154,29 @@ def test_unknown_task_or_definition_fails_loudly():
         make_labels({"customers": customers([None])}, AS_OF, task="upsell")
     with pytest.raises(ValueError, match="definition"):
         make_labels({"customers": customers([None])}, AS_OF, task="churn", definition="vibes")
+
+
+def test_training_set_equals_the_concatenation_of_each_cutoffs_rows(tmp_path):
+    """Stacked in place (bounded memory), the frame is exactly what a concat of the cutoffs gave."""
+    from churnguard.features import build_features, resolve_feature_set
+    from churnguard.labels import make_labels, training_set
+    from churnguard.synthetic import generate_world_files
+    from churnguard.validation import load_data
+
+    generate_world_files(tmp_path, 200, seed=4)
+    tables = load_data(tmp_path, now=pd.Timestamp("2026-11-02")).tables
+    cutoffs = [pd.Timestamp("2026-04-01"), pd.Timestamp("2026-07-01")]
+    feature_set = resolve_feature_set(tables, cutoffs[-1])
+    parts = []
+    for cutoff in cutoffs:
+        labels = make_labels(tables, cutoff, task="maintenance", horizon_days=90)
+        features = build_features(tables, cutoff, feature_set=feature_set)
+        rows = features[features["customer_id"].isin(labels.index)].reset_index(drop=True)
+        rows.insert(1, "cutoff", cutoff)
+        rows["label"] = labels.reindex(pd.Index(rows["customer_id"])).to_numpy()
+        parts.append(rows)
+    expected = pd.concat(parts, ignore_index=True)
+    expected["cutoff"] = expected["cutoff"].astype("datetime64[us]")
+
+    got = training_set(tables, cutoffs, task="maintenance", horizon_days=90)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)

@@ -33,6 +33,8 @@ _SOURCES: dict[str, str] = {
     "label_cutoffs": "churnguard.labels",
     "make_labels": "churnguard.labels",
     "training_set": "churnguard.labels",
+    "SqlTable": "churnguard.relations",
+    "load_relations": "churnguard.relations",
     "explain_reasons": "churnguard.reasons",
     "write_report": "churnguard.report",
     "ScoreResult": "churnguard.scoring",
@@ -62,6 +64,7 @@ __all__ = [
     "Problem",
     "SchemaMismatchError",
     "ScoreResult",
+    "SqlTable",
     "TrainResult",
     "ValidationError",
     "ValidationResult",
@@ -73,6 +76,7 @@ __all__ = [
     "label_cutoffs",
     "load_data",
     "load_feature_set",
+    "load_relations",
     "load_model_spec",
     "load_models",
     "load_outreach_rules",
@@ -122,6 +126,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     from churnguard.io import read_raw_table, write_table  # noqa: F401
     from churnguard.labels import label_cutoffs, make_labels, training_set  # noqa: F401
     from churnguard.reasons import explain_reasons  # noqa: F401
+    from churnguard.relations import SqlTable, load_relations  # noqa: F401
     from churnguard.report import write_report  # noqa: F401
     from churnguard.scoring import ScoreResult, load_models, score, write_outreach  # noqa: F401
     from churnguard.synthetic import generate_world, generate_world_files, write_world  # noqa: F401

@@ -93,7 +93,8 @@ def _quiet_mlflow(quiet: bool):
 
 # Bad-input exception types by module: looked up only once raised, so that a command
 # refused up front (a wrong --out) never pays for importing training or validation.
-_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"))
+_BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"),
+                    ("churnguard.duck", "DuckSettingsError"))
 
 
 def _is_bad_input(err: BaseException) -> bool:
@@ -123,9 +124,15 @@ def _handle_errors(command):
     return wrapper
 
 
-def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False) -> tuple:
-    """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed)."""
-    from churnguard.validation import load_data
+def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False, over_files: bool = False) -> tuple:
+    """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed).
+
+    With `over_files` the event tables stay in DuckDB over the files (bounded memory).
+    """
+    if over_files:
+        from churnguard.relations import load_relations as load_data
+    else:
+        from churnguard.validation import load_data
 
     result = load_data(data, drop_duplicates=drop_duplicates)
     messages = []
@@ -378,7 +385,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     from churnguard.features import build_features
     from churnguard.io import categories_as_text, write_table
 
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
     # Categories as text: the file is also what the registered pyfunc model reads (README).
@@ -522,7 +529,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, st
         if report is not None:
             _echo(quiet, f"report -> {report}")
         return EXIT_OK
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     from churnguard.scoring import score as score_tables, write_outreach
 

@@ -38,14 +38,24 @@ def newest_event(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp | None:
     """
     import pandas as pd
 
-    latest = [tables[name][column].max() for name, column in _EVENT_TIMES.items()
+    latest = [_stats(tables[name], column)[1] for name, column in _EVENT_TIMES.items()
               if tables.get(name) is not None and column in tables[name] and len(tables[name])]
     latest = [t for t in latest if pd.notna(t)]
     return pd.Timestamp(max(latest)) if latest else None
 
 
-def _share_at_or_after(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
+def _stats(frame, column: str, as_of=None) -> tuple:
+    """(min, max, non-null count, count at or after `as_of`) of a time column, pandas or DuckDB-backed."""
     import numpy as np
+
+    if hasattr(frame, "column_stats"):  # a table kept in DuckDB over its file: one scan, nothing loaded
+        return frame.column_stats(column, as_of)
+    ts = frame[column]
+    later = int(np.count_nonzero((ts >= as_of).to_numpy())) if as_of is not None else 0
+    return ts.min(), ts.max(), int(ts.notna().sum()), later
+
+
+def _share_at_or_after(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
     import pandas as pd
 
     later = total = 0
@@ -54,10 +64,9 @@ def _share_at_or_after(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) 
         frame = tables.get(name)
         if frame is None or column not in frame or not len(frame):
             continue
-        ts = frame[column]
-        later += int(np.count_nonzero((ts >= as_of).to_numpy()))
-        total += int(ts.notna().sum())
-        first = ts.min()
+        first, _, n, n_later = _stats(frame, column, as_of)
+        later += n_later
+        total += n
         if pd.notna(first) and (oldest is None or first < oldest):
             oldest = pd.Timestamp(first)
     return (later / total if total else 0.0), oldest

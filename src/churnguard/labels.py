@@ -409,18 +409,72 @@ def training_set(
         from tqdm.auto import tqdm
 
         iterator = tqdm(cutoffs, desc=f"training set ({task})", unit="cutoff")
-    parts = []
-    for cutoff in iterator:
+    # Labels first (cheap): they fix every cutoff's row count, so the stacked frame is
+    # allocated once and each cutoff's features are copied in and dropped. Peak memory is
+    # the stacked frame plus one cutoff's build, not every cutoff's frame plus their concat.
+    labels_at = {}
+    for cutoff in cutoffs:
         labels = make_labels(tables, cutoff, task=task, horizon_days=horizon_days, lookback_days=lookback_days,
                              definition=definition, failure_kinds=failure_kinds)
+        labels_at[cutoff] = labels[labels.index.isin(population(tables, cutoff))]
+    total = sum(len(labels) for labels in labels_at.values())
+    stacked: _Stacked | None = None
+    for cutoff in iterator:
+        labels = labels_at[cutoff]
         features = build_features(tables, cutoff, feature_set=feature_set)
         rows = features[features["customer_id"].isin(labels.index)].reset_index(drop=True)
+        del features
         rows.insert(1, "cutoff", cutoff)
         rows["label"] = labels.reindex(pd.Index(rows["customer_id"])).to_numpy()
-        parts.append(rows)
-    out = pd.concat(parts, ignore_index=True)
+        stacked = stacked or _Stacked(rows, total)
+        stacked.add(rows)
+    out = stacked.frame()
     out["cutoff"] = out["cutoff"].astype("datetime64[us]")
     return out
+
+
+class _Stacked:
+    """Columns of a frame of known length, filled one block of rows at a time (a concat without the copy)."""
+
+    def __init__(self, first: pd.DataFrame, n_rows: int):
+        self.n, self.at = n_rows, 0
+        self.columns: dict[str, np.ndarray] = {}
+        self.categories: dict[str, pd.CategoricalDtype] = {}
+        for name in first.columns:
+            column = first[name]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                self.categories[name] = column.dtype
+                self.columns[name] = np.empty(n_rows, dtype=column.cat.codes.dtype)
+            elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiubM":
+                self.columns[name] = np.empty(n_rows, dtype=column.dtype)
+            else:
+                self.columns[name] = np.empty(n_rows, dtype=object)
+        self.dtypes = first.dtypes
+
+    def add(self, rows: pd.DataFrame) -> None:
+        end = self.at + len(rows)
+        for name, target in self.columns.items():
+            column = rows[name]
+            if name in self.categories:
+                if column.dtype != self.categories[name]:
+                    raise ValueError(f"{name}: categories differ between cutoffs")
+                target[self.at:end] = column.cat.codes.to_numpy()
+            else:
+                target[self.at:end] = column.to_numpy(dtype=target.dtype)
+        self.at = end
+
+    def frame(self) -> pd.DataFrame:
+        if self.at != self.n:
+            raise RuntimeError(f"stacked {self.at} rows, expected {self.n}")
+        out = {}
+        for name, values in self.columns.items():
+            if name in self.categories:
+                out[name] = pd.Categorical.from_codes(values, dtype=self.categories[name])
+            elif isinstance(self.dtypes[name], np.dtype) and self.dtypes[name].kind in "fiubM":
+                out[name] = values
+            else:
+                out[name] = pd.array(values, dtype=self.dtypes[name])
+        return pd.DataFrame(out, copy=False)
 
 
 __all__ = [

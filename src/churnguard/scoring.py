@@ -42,6 +42,7 @@ from churnguard.outreach import (
     typical_values,
     write_lists,
 )
+from churnguard.relations import SqlTable
 from churnguard.timeline import coerce_as_of, population
 from churnguard.training.artifact import as_artifact, load_models
 
@@ -128,13 +129,47 @@ def _subset(tables: Mapping[str, pd.DataFrame], ids: pd.Index) -> dict[str, pd.D
     """The slice of every table that belongs to customers `ids`."""
     out = {}
     for name, table in tables.items():
-        if "customer_id" in table.columns and name != "service_events":
+        if isinstance(table, SqlTable):
+            # Kept in DuckDB: a filter on the view (its service events already carry the asset's owner).
+            out[name] = table.for_customers(ids) if "customer_id" in table.columns else table
+        elif "customer_id" in table.columns and name != "service_events":
             out[name] = table[member_mask(table["customer_id"], ids)]
         else:
             out[name] = table
-    if "service_events" in tables and "assets" in out:
+    if "service_events" in tables and "assets" in out and not isinstance(tables["service_events"], SqlTable):
         events = tables["service_events"]
         out["service_events"] = events[member_mask(events["asset_id"], out["assets"]["asset_id"])]
+    return out
+
+
+def _kernel_tables(tables: Mapping[str, Any], as_of: pd.Timestamp, rules: OutreachRules) -> Mapping[str, Any]:
+    """`tables` as the outreach kernel reads them: pandas frames, tables kept in DuckDB cut to what it needs.
+
+    The kernel looks at interactions only inside the cooldown and open-complaint windows,
+    at the assets' owners and install dates, and at each customer's last purchase before
+    `as_of` (the inactivity population and the days since a lapsed customer bought); all
+    are small next to the event tables.
+    """
+    if not any(isinstance(t, SqlTable) for t in tables.values()):
+        return tables
+    out = {name: t for name, t in tables.items() if not isinstance(t, SqlTable)}
+    if isinstance(tables.get("assets"), SqlTable):
+        out["assets"] = tables["assets"][["asset_id", "customer_id", "install_date"]].to_pandas()
+    if isinstance(tables.get("interactions"), SqlTable):
+        days = max(rules.contact_cooldown_days, rules.open_complaint_days)
+        out["interactions"] = tables["interactions"].in_window(
+            "timestamp", as_of - pd.Timedelta(days=days), as_of, ["customer_id", "timestamp", "is_complaint", "resolved"])
+    if isinstance(tables.get("purchases"), SqlTable):
+        purchases = tables["purchases"]
+        not_return = "AND NOT coalesce(is_return, false)" if "is_return" in purchases else ""
+        last = (f"SELECT customer_id, max(timestamp) AS timestamp, CAST(NULL AS DOUBLE) AS amount "
+                f"FROM ({purchases.sql}) WHERE timestamp < TIMESTAMP '{pd.Timestamp(as_of)}' {not_return} "
+                "GROUP BY customer_id ORDER BY customer_id")
+        kinds = {c: purchases.kinds[c] for c in ("customer_id", "timestamp") if c in purchases.kinds}
+        out["purchases"] = SqlTable(last, ["customer_id", "timestamp", "amount"], 0, purchases.frames, kinds).to_pandas()
+    for name in ("outreach_log",):
+        if isinstance(tables.get(name), SqlTable):
+            out[name] = tables[name].to_pandas()
     return out
 
 
@@ -287,7 +322,8 @@ def score(
     keep_share = min(1.0, drift_sample / max(len(ids), 1))
     samples: dict[str, list[pd.DataFrame]] = {key: [] for key in sets}
     prob_parts = []
-    scored_by = {task: scored_customers(task, tables, as_of, definition=m.label, lookback_days=m.lookback_days)
+    kernel = _kernel_tables(tables, as_of, rules)
+    scored_by = {task: scored_customers(task, kernel, as_of, definition=m.label, lookback_days=m.lookback_days)
                  for task, m in models.items()}
 
     try:
@@ -312,7 +348,7 @@ def score(
         probs = pd.concat(prob_parts, ignore_index=True) if prob_parts else pd.DataFrame(
             {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}}
         )
-        scored = candidates(probs, tables, as_of, rules, churn_population=scored_by.get("churn"))
+        scored = candidates(probs, kernel, as_of, rules, churn_population=scored_by.get("churn"))
         listed = rank_outreach(scored, rules=rules, capacity=capacity)
         scored["status"] = listing_status(scored, listed)
 

@@ -308,6 +308,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def example_value(value: Any) -> Any:
+    """A value as a problem's examples show it: Python scalars, timestamps as ISO text.
+
+    Examples
+    --------
+    >>> example_value(pd.Timestamp("2024-01-02")), example_value(np.float64(7.0))
+    ('2024-01-02', 7.0)
+    """
+    return _plain(value)
+
+
 def _examples(values: pd.Series, mask: np.ndarray | None = None) -> tuple:
     """Up to N_EXAMPLES distinct values, taken from the first offending rows only."""
     positions = np.flatnonzero(mask)[:_EXAMPLE_HEAD] if mask is not None else slice(0, _EXAMPLE_HEAD)
@@ -886,6 +897,7 @@ __all__ = [
     "TableSchema",
     "ValidationError",
     "ValidationResult",
+    "example_value",
     "load_data",
     "summarize",
     "validate_tables",

@@ -8,30 +8,28 @@ inputs and outputs stay pandas; DuckDB only scans the registered frames.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Iterable
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from churnguard import duck
+from churnguard.relations import SqlTable, bind
+
 DAY_US = 86_400_000_000  # microseconds per day: timestamps are datetime64[us]
 
 
 def threads() -> int:
-    """Cores this process may use, for DuckDB's ``threads`` setting.
+    """How many families run side by side: ``CHURNGUARD_THREADS``, else the cores this process may use.
 
     Examples
     --------
     >>> threads() >= 1
     True
     """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return duck.settings().threads
 
 
 def sanitize(value: object) -> str:
@@ -112,36 +110,10 @@ def run_query(sql: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     con = duckdb_cursor()
     try:
         for name, frame in frames.items():
-            con.register(name, frame)
+            bind(con, name, frame)
         return con.execute(sql).df()
     finally:
-        for name in frames:
-            con.unregister(name)
-        con.close()
-
-
-_DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}
-_DATABASE_LOCK = threading.Lock()
-
-
-def _database() -> duckdb.DuckDBPyConnection:
-    """This process's empty in-memory DuckDB database, created on first use (no tables, ever).
-
-    Keyed by process id: a forked worker (Spark's Python workers, multiprocessing) must open
-    its own database rather than use its parent's.
-    """
-    pid = os.getpid()
-    with _DATABASE_LOCK:  # families build in threads; only one may create the database
-        if pid not in _DATABASES:
-            con = duckdb.connect()
-            # One thread per query: parallel float sums add in a run-dependent order, and the
-            # last-bit noise would make two builds of the same data differ (and near-ties
-            # flip). Families still run side by side: each query runs on its caller's thread.
-            con.execute("SET threads TO 1")
-            # Row order of results is fixed by explicit ORDER BY; elsewhere it may be free.
-            con.execute("SET preserve_insertion_order = false")
-            _DATABASES[pid] = con
-        return _DATABASES[pid]
+        con.close()  # registered frames and temporary views go with the cursor
 
 
 def duckdb_cursor() -> duckdb.DuckDBPyConnection:
@@ -157,7 +129,7 @@ def duckdb_cursor() -> duckdb.DuckDBPyConnection:
     ...     con.execute("SELECT 41 + 1").fetchone()
     (42,)
     """
-    return _database().cursor()
+    return duck.cursor()
 
 
 def positions(ids: pd.Series | pd.Index | np.ndarray, customers: pd.Index) -> np.ndarray:
@@ -282,7 +254,9 @@ def days_between_sql(as_of: pd.Timestamp, column: str) -> str:
 
 
 __all__ = [
+    "SqlTable",
     "aggregate_for",
+    "bind",
     "days_between_sql",
     "duckdb_cursor",
     "name_parts",

@@ -18,7 +18,7 @@ import pandas as pd
 from churnguard.config import InteractionsFeatures
 from churnguard.features.catalogue import FeatureInfo
 from churnguard.features.engine import (
-    DAY_US, name_parts, positions, run_query, sql_string, sql_timestamp, with_columns,
+    DAY_US, SqlTable, name_parts, positions, run_query, sql_string, sql_timestamp, with_columns,
 )
 
 FAMILY = "interactions"
@@ -276,9 +276,20 @@ def build(
     repeat = additive.pop("repeat_contacts")
     stage1 = ", ".join(f"CAST({expr} AS DOUBLE) AS {name}" for name, expr in {**additive, **latest}.items())
     table = with_columns(tables["interactions"], OPTIONAL)
-    # Customer positions once, in Arrow: DuckDB then needs no join on the string id.
-    codes = positions(table["customer_id"], customers)
-    frames = {"interactions": table[[c for c in table.columns if c != "customer_id"]].assign(_pos=codes)}
+    if isinstance(table, SqlTable):
+        # Over the file: positions by a join in DuckDB; only (position, time) come back, for the repeats.
+        keyed = table.keyed(customers)
+        frames = {"interactions": keyed}
+        times = run_query(f"SELECT _pos, epoch_us(timestamp) AS us FROM interactions "
+                          f"WHERE timestamp < {sql_timestamp(as_of)}", frames)
+        codes = times["_pos"].to_numpy(dtype=np.int64)
+        stamps = pd.Series(times["us"].to_numpy(dtype=np.int64).astype("datetime64[us]"))
+        del times
+    else:
+        # Customer positions once, in Arrow: DuckDB then needs no join on the string id.
+        codes = positions(table["customer_id"], customers)
+        stamps = table["timestamp"]
+        frames = {"interactions": table[[c for c in table.columns if c != "customer_id"]].assign(_pos=codes)}
     sql = f"""
         SELECT pos, b, {stage1} FROM (
             SELECT _pos AS pos, timestamp, channel, topic, resolved, wait_seconds, handle_seconds,
@@ -291,7 +302,7 @@ def build(
         GROUP BY pos, b"""
     buckets = run_query(sql, frames)
     buckets["repeat_contacts"] = _repeat_counts(
-        codes, table["timestamp"], as_of, windows, len(customers), spec.repeat_contact_days
+        codes, stamps, as_of, windows, len(customers), spec.repeat_contact_days
     )[buckets["pos"].to_numpy(), buckets["b"].to_numpy()]
     additive["repeat_contacts"] = repeat
     pos, b = buckets["pos"].to_numpy(), buckets["b"].to_numpy()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from churnguard.config import ServiceFeatures
 from churnguard.features.catalogue import FeatureInfo
-from churnguard.features.engine import duckdb_cursor, sql_string, sql_timestamp
+from churnguard.features.engine import bind, duckdb_cursor, sql_string, sql_timestamp
 
 FAMILY = "service"
 TABLES: tuple[str, ...] = ("assets",)  # service_events only add to what the assets give
@@ -258,9 +258,9 @@ def build(
     ORDER BY o.pos
     """
     with duckdb_cursor() as con:
-        con.register("assets", assets)
-        con.register("service_events", events)
-        con.register("customer_order", order)
+        bind(con, "assets", assets)
+        bind(con, "service_events", events)
+        bind(con, "customer_order", order)
         raw = con.execute(query).df()
     return finish_frame(raw, customers, infos, count_columns), infos
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from churnguard.config import UsageFeatures
 from churnguard.features.catalogue import FeatureInfo
-from churnguard.features.engine import duckdb_cursor, name_parts, sql_string, sql_timestamp
+from churnguard.features.engine import bind, duckdb_cursor, name_parts, sql_string, sql_timestamp
 from churnguard.features.service import (
     days_before,
     finish_frame,
@@ -69,7 +69,7 @@ def resolve(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, spec: UsageFea
             GROUP BY event ORDER BY count(*) DESC, event LIMIT {int(spec.top_k_events)}
         """
         with duckdb_cursor() as con:
-            con.register("usage", usage[["event", "timestamp"]])
+            bind(con, "usage", usage[["event", "timestamp"]])
             top = [row[0] for row in con.execute(query).fetchall()]
     return replace(spec, resolved_events=tuple(sorted(set(top) | set(spec.events))))
 
@@ -363,19 +363,19 @@ def build(
                           "pos": np.arange(len(customers), dtype=np.int64)})
     t = sql_timestamp(as_of)
     with duckdb_cursor() as con:
-        con.register("usage", tables["usage"][_USAGE_COLUMNS])
-        con.register("customer_order", order)
+        bind(con, "usage", tables["usage"][_USAGE_COLUMNS])
+        bind(con, "customer_order", order)
         rows = con.execute(_activity_query(t, spec, list(names))).fetchnumpy()
         columns = _activity_columns(rows, len(customers), spec, names, int(as_of.value // 1000))
         del rows
         if with_assets:
-            con.register("assets", tables["assets"][_ASSET_COLUMNS])
+            bind(con, "assets", tables["assets"][_ASSET_COLUMNS])
             events = tables.get("service_events")
             if events is None:
                 events = pd.DataFrame({"asset_id": pd.Series([], dtype="str"),
                                        "timestamp": pd.Series([], dtype="datetime64[us]"),
                                        "kind": pd.Series([], dtype="str")})
-            con.register("service_events", events[["asset_id", "timestamp", "kind"]])
+            bind(con, "service_events", events[["asset_id", "timestamp", "kind"]])
             query = (f"WITH {_load_query(t, spec)} SELECT o.pos, ld.* EXCLUDE (customer_id) "
                      "FROM customer_order o LEFT JOIN load ld ON o.customer_id = ld.customer_id ORDER BY o.pos")
             load = con.execute(query).df()
