@@ -164,3 +164,34 @@ def test_the_duckdb_limits_come_from_the_environment(monkeypatch, tmp_path):
     con = duck.configure(duckdb.connect(), limits)
     memory, temp = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
     assert memory == "953.6 MiB" and temp == str(tmp_path / "spill")  # 1 GB as DuckDB prints it
+
+
+def test_a_shop_scored_over_the_files_suppresses_the_same_lapsed_customers_as_over_frames(tmp_path):
+    """Inactivity churn: the kernel's population and lapse days come from the last purchase in the files."""
+    from churnguard.features import resolve_feature_set
+    from churnguard.scoring import score, write_outreach
+    from churnguard.training.artifact import ModelArtifact
+    from churnguard.training.model import ChurnModel
+
+    world = tmp_path / "world"
+    generate_world_files(world, 400, seed=12, fmt="parquet")
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    pd.read_parquet(world / "customers.parquet").drop(columns=["churn_date"]).to_parquet(
+        shop / "customers.parquet", index=False)
+    pd.read_parquet(world / "purchases.parquet").to_parquet(shop / "purchases.parquet", index=False)
+    frames, relations = load_data(shop, now=NOW).tables, load_relations(shop, now=NOW).tables
+    as_of = pd.Timestamp("2026-10-01")
+    feature_set = resolve_feature_set(frames, as_of)
+    inputs = build_features(frames, as_of, feature_set=feature_set).drop(columns=["customer_id"]).select_dtypes("number")
+    y = (np.random.default_rng(4).random(len(inputs)) < 0.3).astype(int)
+    estimator = ChurnModel(params={"n_estimators": 15, "min_child_samples": 5}, calibration="none").fit(inputs, y)
+    model = ModelArtifact(estimator=estimator, task="churn", feature_set=feature_set, label="inactivity",
+                          lookback_days=120)
+    expected = score(frames, as_of, {"churn": model}, capacity=40)
+    got = score(relations, as_of, {"churn": model}, capacity=40, chunk_size=97)
+    a, a_suppressed = write_outreach(expected, tmp_path / "frames.csv")
+    b, b_suppressed = write_outreach(got, tmp_path / "relations.csv")
+    assert expected.suppressed["reason"].str.contains("lapsed").any()
+    assert a.read_bytes() == b.read_bytes()
+    assert a_suppressed.read_bytes() == b_suppressed.read_bytes()
