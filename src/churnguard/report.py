@@ -233,6 +233,28 @@ def write_report(
     Returns
     -------
     Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from churnguard.scoring import score
+    >>> from churnguard.training import ChurnModel
+    >>> rng = np.random.default_rng(0)
+    >>> features = pd.DataFrame({"customer_id": [f"c{i}" for i in range(200)],
+    ...                          "complaints_30d": rng.poisson(1.0, 200).astype(float)})
+    >>> y = (features["complaints_30d"] + rng.normal(0, 1, 200) > 1.5).astype(int)
+    >>> model = ChurnModel(params={"n_estimators": 10, "min_child_samples": 5},
+    ...                    calibration="none").fit(features[["complaints_30d"]], y)
+    >>> catalogue = pd.DataFrame({"name": ["complaints_30d"], "direction": ["up"],
+    ...                           "reason": ["{complaints_30d:.0f} complaints in the last 30 days"]})
+    >>> customers = pd.DataFrame({"customer_id": features["customer_id"], "value": 100.0})
+    >>> result = score({"customers": customers}, "2024-03-01", {"churn": model},
+    ...                features=features, catalogue=catalogue, capacity=3)
+    >>> path = write_report(result, Path(tempfile.mkdtemp()) / "report.html")
+    >>> html = path.read_text()
+    >>> "<meta name=\"viewport\"" in html, result.outreach["customer_id"].iloc[0] in html
+    (True, True)
     """
     from jinja2 import Environment, select_autoescape
     from markupsafe import Markup
