@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from churnguard import duck
-from churnguard.io import read_raw_table, table_path
+from churnguard.io import read_raw_table
 from churnguard.validation import (
     BOOL,
     FUTURE_TOLERANCE,
@@ -46,6 +46,7 @@ from churnguard.validation import (
     ValidationResult,
     example_value,
     load_data,
+    table_files,
     validate_tables,
 )
 
@@ -512,24 +513,7 @@ def load_relations(
     if drop_duplicates:
         return load_data(data_dir, now=now, tables=tables, drop_duplicates=True)
     data_dir = Path(data_dir)
-    wanted = list(TABLES) if tables is None else ["customers", *tables]
-    if unknown := sorted(set(wanted) - TABLES.keys()):
-        raise ValueError(f"unknown tables {unknown}; contract tables are {list(TABLES)}")
-    paths: dict[str, Path] = {}
-    errors: list[Problem] = []
-    for name in TABLES:
-        if name not in wanted:
-            continue
-        try:
-            path = table_path(data_dir, name)
-        except ValueError:
-            errors.append(Problem(name, "*", "single_file", 2, (f"{name}.csv", f"{name}.parquet")))
-            continue
-        if path is None:
-            if name == "customers":
-                errors.append(Problem(name, "*", "table_present", 0, (str(data_dir / "customers.csv|.parquet"),)))
-            continue
-        paths[name] = path
+    paths, errors = table_files(data_dir, tables)
     if errors:
         raise ValidationError(errors)
     try:

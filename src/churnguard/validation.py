@@ -773,6 +773,43 @@ def validate_tables(
     return ValidationResult(tables, warnings, found_columns={n: c for n, c in found.items() if n in tables})
 
 
+def table_files(data_dir: Path | str, tables: Iterable[str] | None = None) -> tuple[dict[str, Path], list[Problem]]:
+    """Each contract table's file in `data_dir` (``customers`` always), and the problems finding them.
+
+    A table present as both CSV and Parquet, and a missing customers table, are problems;
+    other tables are optional. The caller raises once, with every problem it found.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "purchases.csv").write_text("customer_id,timestamp,amount\\n")
+    >>> paths, problems = table_files(d)
+    >>> list(paths), [p.check for p in problems]
+    (['purchases'], ['table_present'])
+    """
+    data_dir = Path(data_dir)
+    wanted = list(TABLES) if tables is None else ["customers", *tables]
+    if unknown := sorted(set(wanted) - TABLES.keys()):
+        raise ValueError(f"unknown tables {unknown}; contract tables are {list(TABLES)}")
+    paths: dict[str, Path] = {}
+    errors: list[Problem] = []
+    for name in TABLES:
+        if name not in wanted:
+            continue
+        try:
+            path = table_path(data_dir, name)
+        except ValueError:
+            errors.append(Problem(name, "*", "single_file", 2, (f"{name}.csv", f"{name}.parquet")))
+            continue
+        if path is None:
+            if name == "customers":
+                errors.append(Problem(name, "*", "table_present", 0, (str(data_dir / "customers.csv|.parquet"),)))
+            continue
+        paths[name] = path
+    return paths, errors
+
+
 def load_data(
     data_dir: Path | str,
     *,
@@ -813,25 +850,10 @@ def load_data(
     >>> result.tables["customers"]["customer_id"].tolist(), result.sources["customers"].name
     (['007'], 'customers.csv')
     """
-    data_dir = Path(data_dir)
-    wanted = list(TABLES) if tables is None else ["customers", *tables]
-    if unknown := sorted(set(wanted) - TABLES.keys()):
-        raise ValueError(f"unknown tables {unknown}; contract tables are {list(TABLES)}")
-    errors: list[Problem] = []
+    paths, errors = table_files(data_dir, tables)
     raw: dict[str, pd.DataFrame] = {}
     sources: dict[str, Path] = {}
-    for name in TABLES:
-        if name not in wanted:
-            continue
-        try:
-            path = table_path(data_dir, name)
-        except ValueError:
-            errors.append(Problem(name, "*", "single_file", 2, (f"{name}.csv", f"{name}.parquet")))
-            continue
-        if path is None:
-            if name == "customers":
-                errors.append(Problem(name, "*", "table_present", 0, (str(data_dir / "customers.csv|.parquet"),)))
-            continue
+    for name, path in paths.items():
         try:
             raw[name] = read_raw_table(path)
         except pd.errors.EmptyDataError:  # a CSV without even a header row
@@ -900,5 +922,6 @@ __all__ = [
     "example_value",
     "load_data",
     "summarize",
+    "table_files",
     "validate_tables",
 ]
