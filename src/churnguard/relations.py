@@ -63,6 +63,19 @@ _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
                   "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 
+def _distinct_examples(rows) -> tuple:
+    """The first N_EXAMPLES distinct non-null values of one-column `rows`, worded as validation words them."""
+    seen, out = set(), []
+    for (value,) in rows:
+        if value is None or value in seen:
+            continue
+        seen.add(value)
+        out.append(example_value(pd.Timestamp(value) if hasattr(value, "isoformat") else value))
+        if len(out) == N_EXAMPLES:
+            break
+    return tuple(out)
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -329,15 +342,7 @@ def _first_values(sql: str, column: str, where: str) -> tuple:
     """Up to N_EXAMPLES distinct values of `column`, from the first 1000 rows (file order) meeting `where`."""
     with duck.ordered_connection() as con:
         rows = con.execute(f"SELECT {_q(column)} FROM ({sql}) WHERE {where} LIMIT {_EXAMPLE_HEAD}").fetchall()
-    seen, out = set(), []
-    for (value,) in rows:
-        if value is None or value in seen:
-            continue
-        seen.add(value)
-        out.append(example_value(pd.Timestamp(value) if hasattr(value, "isoformat") else value))
-        if len(out) == N_EXAMPLES:
-            break
-    return tuple(out)
+    return _distinct_examples(rows)
 
 
 def _duplicate_examples(sql: str, columns: list[str], key: str) -> tuple:
@@ -435,15 +440,7 @@ def _soft(t: _Table, now: pd.Timestamp, customer_ids: pd.DataFrame, assets: SqlT
                 bind(ordered, dep, frame)
             rows = ordered.execute(
                 f"SELECT {_q(column)} FROM ({sql}) WHERE {where} LIMIT {_EXAMPLE_HEAD}").fetchall()
-        seen, out = set(), []
-        for (value,) in rows:
-            if value is None or value in seen:
-                continue
-            seen.add(value)
-            out.append(example_value(pd.Timestamp(value) if hasattr(value, "isoformat") else value))
-            if len(out) == N_EXAMPLES:
-                break
-        return tuple(out)
+        return _distinct_examples(rows)
 
     for (column, check, bad), n in zip(range_checks, n_range):
         if n:
