@@ -336,3 +336,54 @@ def test_without_campaigns_the_history_before_the_first_list_is_the_same_and_no_
         pd.testing.assert_frame_equal(*before)
     pd.testing.assert_frame_equal(world["truth"][world["truth"]["as_of"] <= first].reset_index(drop=True),
                                   plain["truth"][plain["truth"]["as_of"] <= first].reset_index(drop=True))
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_block_size_and_workers_do_not_change_the_files(tmp_path, fmt):
+    # Five shards of 90 customers (the last one short): one block each in one process,
+    # blocks of two shards on two processes, and the whole world as one block.
+    runs = [(90, 1), (180, 2), (10_000, 1)]
+    hashes = [
+        _file_hashes(
+            {
+                name: t.path
+                for name, t in generate_world_files(
+                    tmp_path / f"{block}-{workers}", 400, seed=5, fmt=fmt, shard_size=90,
+                    block_size=block, workers=workers,
+                ).items()
+            }
+        )
+        for block, workers in runs
+    ]  # fmt: skip
+    assert hashes[0] == hashes[1] == hashes[2]
+
+
+def test_files_hold_the_tables_generate_world_returns(tmp_path):
+    whole = generate_world(400, seed=5, shard_size=90)
+    written = generate_world_files(tmp_path, 400, seed=5, shard_size=90, workers=1)
+    for name, frame in whole.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(written[name].path), frame)
+
+
+def test_ids_are_numbered_across_shards_without_gaps():
+    world = generate_world(400, seed=5, shard_size=90)
+    customers, assets, purchases = world["customers"], world["assets"], world["purchases"]
+    assert customers["customer_id"].tolist() == [f"{i:07d}" for i in range(1, 401)]
+    assert assets["asset_id"].tolist() == [f"A{i:08d}" for i in range(1, len(assets) + 1)]
+    orders = purchases.loc[~purchases["is_return"].to_numpy(bool), "order_id"]
+    assert sorted(orders) == [f"O{i:09d}" for i in range(1, len(orders) + 1)]
+    assert set(purchases["order_id"]) == set(orders)  # a return refers to its order
+    for table in ("usage", "service_events"):
+        owned = world[table].dropna(subset=["asset_id"])
+        owner = assets.set_index("asset_id")["customer_id"].reindex(owned["asset_id"]).to_numpy()
+        assert (owner == owned["customer_id"].to_numpy()).all()
+
+
+def test_more_customers_leave_the_first_shards_histories_unchanged():
+    small = generate_world(150, seed=5, shard_size=90)
+    large = generate_world(400, seed=5, shard_size=90)
+    for name in ("customers", "interactions", "purchases", "assets", "usage", "truth"):
+        first = small[name]["customer_id"] <= f"{90:07d}"
+        again = large[name]["customer_id"] <= f"{90:07d}"
+        pd.testing.assert_frame_equal(
+            small[name][first].reset_index(drop=True), large[name][again].reset_index(drop=True)
+        )

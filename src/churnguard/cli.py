@@ -305,13 +305,27 @@ def cli():
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same bytes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option(
+    "--block-size", type=click.IntRange(min=1), default=None,
+    help="Customers one process simulates at a time (memory per process) [default: one shard of customers]; "
+    "the files do not depend on it.",
+)  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Processes simulating blocks side by side [default: one per core]; the files do not depend on it.",
+)  # fmt: skip
 @quiet_option
 @_handle_errors
-def generate(n_customers: int, seed: int, out: Path, fmt: str, quiet: bool) -> int:
+def generate(
+    n_customers: int, seed: int, out: Path, fmt: str, block_size: int | None, workers: int | None, quiet: bool
+) -> int:
     """Generate a synthetic customer world, including the ground-truth `truth` table."""
-    from churnguard.synthetic import generate_world_files
+    from churnguard.synthetic import SHARD_SIZE, generate_world_files
 
-    written = generate_world_files(out, n_customers, seed=seed, fmt=fmt, progress=not quiet)
+    written = generate_world_files(
+        out, n_customers, seed=seed, fmt=fmt, progress=not quiet,
+        block_size=block_size or SHARD_SIZE, workers=workers,
+    )  # fmt: skip
     for name, table in written.items():
         _echo(quiet, f"{name:>15}: {table.rows:>12,} rows -> {table.path}")
     return EXIT_OK

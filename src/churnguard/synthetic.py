@@ -17,7 +17,11 @@ per-asset rates are fixed at the step's start; all customers and assets are
 handled as numpy arrays at once. Events that one event causes later (a retry
 after an abandoned call, a follow-up on an unresolved complaint, the repair
 after a failure, a refund) wait in a queue and are processed in the step in
-which they fall. Same seed, same tables, same bytes.
+which they fall. Customers are simulated in shards of `SHARD_SIZE`, each on its
+own random stream (from the seed and the shard's index; the call centre's
+congestion, which all customers share, is one stream every shard replays), so
+shards run in separate processes and are written one after another. Same seed,
+same tables, same bytes, whatever the block size or the number of processes.
 
 Planted causal drivers
 ----------------------
@@ -206,6 +210,11 @@ telemetry row carrying the load since the asset's previous report.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,11 +223,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from churnguard.io import write_table
+from churnguard.io import atomic_path, write_table
 
-__all__ = ["TABLE_NAMES", "generate_world", "write_world"]
+__all__ = ["SHARD_SIZE", "TABLE_NAMES", "generate_world", "generate_world_files", "write_world"]
 
 TABLE_NAMES = (
     "customers",
@@ -236,6 +246,9 @@ _DAY_US = 86_400_000_000
 _NEVER = np.int64(1 << 40)  # churn day of a customer who has not churned
 # Rates are re-evaluated every two weeks: the O(customers) work per step is the cost.
 _STEP_DAYS = 14
+# Customers per random stream: a world is a function of (seed, SHARD_SIZE), so
+# shards can be simulated apart, in any grouping, and give the same bytes.
+SHARD_SIZE = 20_000
 
 # --- customers -------------------------------------------------------------
 SEGMENTS = ("consumer", "small_business", "enterprise")
@@ -559,8 +572,14 @@ def _campaign_days(start: pd.Timestamp, n_days: int) -> tuple[int, ...]:
 
 
 class _World:
-    def __init__(self, n_customers: int, seed: int, start: pd.Timestamp, n_days: int, *, campaigns: bool = False):
+    def __init__(
+        self, n_customers: int, seed: np.random.SeedSequence, start: pd.Timestamp, n_days: int, *,
+        shared_seed: np.random.SeedSequence, campaigns: bool = False,
+    ):  # fmt: skip
         self.rng = np.random.default_rng(seed)
+        # What every customer of the world shares (the call centre's congestion) comes from
+        # one stream that each shard replays, so a shard is simulated alone.
+        self.shared_rng = np.random.default_rng(shared_seed)
         self.n_days = n_days
         self.start_weekday = start.dayofweek
         self.cust = _Customers(self.rng, n_customers, n_days)
@@ -593,7 +612,9 @@ class _World:
         if campaigns:
             # Drawn per customer from a stream of their own, so that a world without
             # campaigns keeps every draw of the main stream.
-            self.campaign_rng = np.random.default_rng([seed, _CAMPAIGN_STREAM])
+            self.campaign_rng = np.random.default_rng(
+                np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, _CAMPAIGN_STREAM))
+            )
             quiet = self.cust.contact_rate < _QUIET_CONTACT_RATE
             other_p, quiet_p = _SLEEPING_DOG_P
             self.sleeping_dog = self.campaign_rng.random(n_customers) < np.where(quiet, quiet_p, other_p)
@@ -627,7 +648,7 @@ class _World:
         c.disengaged[entering] = True
         c.disengaged_since[entering] = t0 + rng.random(len(entering)) * length
 
-        self.congestion = 0.7 * self.congestion + rng.normal(0, 0.25)
+        self.congestion = 0.7 * self.congestion + self.shared_rng.normal(0, 0.25)
         self._increments = {}
         self._contacts(t0, t1, exposure)
         self._purchases(t0, t1, exposure)
@@ -1014,10 +1035,10 @@ def _arrow_strings(body: np.ndarray, missing: np.ndarray | None = None) -> pd.ap
 
 
 class _IdMaker:
-    """Ids ``prefix + zero-padded (index + 1)``, rendered once and gathered per row."""
+    """Ids ``prefix + zero-padded (first + index + 1)``, rendered once and gathered per row."""
 
-    def __init__(self, n: int, width: int, prefix: str = ""):
-        self.rows = _digits(np.arange(1, n + 1), width, prefix)
+    def __init__(self, n: int, width: int, prefix: str = "", *, first: int = 0):
+        self.rows = _digits(np.arange(first + 1, first + n + 1), width, prefix)
         self.size = self.rows.shape[1]
 
     def __call__(self, index: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -1061,13 +1082,16 @@ def _timestamps(start_us: int, offsets: np.ndarray, *, seconds: bool = True) -> 
     return (start_us + np.asarray(offsets).astype(np.int64) * unit).astype("datetime64[us]")
 
 
-def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Each table in turn, built from the simulation's buffers (which it empties as it goes)."""
+def _frames(world: _World, start: pd.Timestamp, *, first: int, width: int) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each table of one shard in turn, built from its buffers (which it empties as it goes).
+
+    Customer ids are final (the shard's customers are ``first + 1 ...``); ``asset_id`` and
+    ``order_id`` are the shard's own indices (-1: none) until `_global_ids` numbers them
+    after the shards before this one.
+    """
     c, a = world.cust, world.assets
     start_us = int(np.datetime64(start, "us").astype(np.int64))
-    width = max(7, len(str(c.n)))
-    customer_ids = _IdMaker(c.n, width)
-    asset_ids = _IdMaker(a.m, max(8, len(str(a.m))), "A")
+    customer_ids = _IdMaker(c.n, width, first=first)
 
     def text(values) -> pa.Array:
         return pa.array(list(values), type=pa.large_string())
@@ -1080,8 +1104,8 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
             "customer_id": customer_ids(b.concat("customer")),
             "timestamp": _timestamps(start_us, b.concat("day"), seconds=False),
             "event": _strings(usage_events, b.concat("event")),
-            "asset_id": asset_ids(b.concat("asset")),
-            "value": b.concat("value"),
+            "asset_id": b.concat("asset").astype(np.int64),
+            "value": b.concat("value").astype(float),
         }
     )
 
@@ -1125,12 +1149,11 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
     del who
 
     b = world.purchases
-    orders = b.concat("order").astype(np.int64)
     yield "purchases", pd.DataFrame(
         {
             "customer_id": customer_ids(b.concat("customer")),
             "timestamp": _timestamps(start_us, b.concat("time")),
-            "order_id": _arrow_strings(_digits(orders, max(9, len(str(world.next_order))), "O")),
+            "order_id": b.concat("order").astype(np.int64) - 1,
             "amount": b.concat("amount").astype(float),
             "quantity": b.concat("quantity").astype(float),
             "category": _strings(text(CATEGORIES), b.concat("category")),
@@ -1140,7 +1163,7 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
 
     yield "assets", pd.DataFrame(
         {
-            "asset_id": asset_ids(np.arange(a.m)),
+            "asset_id": np.arange(a.m, dtype=np.int64),
             "customer_id": customer_ids(a.customer),
             "product": _strings(text(p.name for p in PRODUCTS), a.product),
             "install_date": _timestamps(start_us, a.install, seconds=False),
@@ -1155,7 +1178,7 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
     time = b.concat("time")
     yield "service_events", pd.DataFrame(
         {
-            "asset_id": asset_ids(asset),
+            "asset_id": asset,
             "timestamp": _timestamps(start_us, time),
             "kind": _strings(text(SERVICE_KINDS), kind),
             "customer_id": customer_ids(a.customer[asset]),
@@ -1171,10 +1194,10 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
         {
             "customer_id": customer_ids(b.concat("customer")),
             "as_of": _timestamps(start_us, b.concat("as_of"), seconds=False),
-            "churn_hazard": b.concat("churn_hazard"),
-            "maintenance_hazard": b.concat("maintenance_hazard"),
-            "churn_probability": b.concat("churn_probability"),
-            "maintenance_probability": b.concat("maintenance_probability"),
+            "churn_hazard": b.concat("churn_hazard").astype(float),
+            "maintenance_hazard": b.concat("maintenance_hazard").astype(float),
+            "churn_probability": b.concat("churn_probability").astype(float),
+            "maintenance_probability": b.concat("maintenance_probability").astype(float),
             "disengaged": _boolean(b.concat("disengaged")),
             "window_complete": _boolean(b.concat("window_complete")),
         }
@@ -1234,6 +1257,157 @@ def _step_bounds(start: pd.Timestamp, n_days: int) -> np.ndarray:
     return bounds.astype(np.int64)
 
 
+# --- shards and blocks -----------------------------------------------------
+class _Plan(NamedTuple):
+    """Everything a worker needs to simulate any shard of one world."""
+
+    n_customers: int
+    seed: int
+    start: pd.Timestamp
+    n_days: int
+    shard_size: int
+    campaigns: bool = True
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        skip = () if self.campaigns else ("outreach_log", "uplift_truth")
+        return tuple(name for name in TABLE_NAMES if name not in skip)
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n_customers // self.shard_size)
+
+    @property
+    def customer_width(self) -> int:
+        return max(7, len(str(self.n_customers)))
+
+    @property
+    def asset_width(self) -> int:
+        # Known before any shard is simulated (a customer owns at most 3 assets), so the
+        # first shard's ids can be written before the last shard exists.
+        return max(8, len(str((len(_ASSET_COUNT_P) - 1) * self.n_customers)))
+
+    @property
+    def order_width(self) -> int:
+        # About 9 orders per customer over two years; 50 leaves a wide margin (checked).
+        return max(9, len(str(50 * self.n_customers)))
+
+
+def _plan(n_customers: int, seed: int, end, years: float, shard_size: int, campaigns: bool = True) -> _Plan:
+    if n_customers < 1:
+        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+    end = pd.Timestamp(end).normalize()
+    n_days = int(round(years * 365.25))
+    if n_days < 28:
+        raise ValueError(f"years must cover at least four weeks, got {years}")
+    np.random.SeedSequence(seed)  # a negative or non-integer seed fails here, before any work
+    return _Plan(n_customers, seed, end - pd.Timedelta(days=n_days), n_days, shard_size, campaigns)
+
+
+class _ShardTables(NamedTuple):
+    """One shard's tables, with its asset and order ids still local (see `_frames`)."""
+
+    tables: dict[str, pd.DataFrame]
+    n_assets: int
+    n_orders: int
+
+
+def _simulate_shard(plan: _Plan, shard: int) -> _ShardTables:
+    """Simulate customers ``shard * shard_size ...`` on the shard's own random stream."""
+    first = shard * plan.shard_size
+    n = min(plan.shard_size, plan.n_customers - first)
+    # The streams depend on (seed, shard) only: which process simulates a shard, and with
+    # which others, cannot change its bytes.
+    world = _World(
+        n,
+        np.random.SeedSequence(plan.seed, spawn_key=(1, shard)),
+        plan.start,
+        plan.n_days,
+        shared_seed=np.random.SeedSequence(plan.seed, spawn_key=(0,)),
+        campaigns=plan.campaigns,
+    )
+    start, n_days = plan.start, plan.n_days
+    bounds = _step_bounds(start, n_days)
+    # Truth from a year in (half the window if shorter): earlier as-ofs lack history.
+    first_truth = start + pd.Timedelta(days=min(365, n_days // 2))
+    truth_days = {(m - start).days for m in pd.date_range(first_truth, start + pd.Timedelta(days=n_days), freq="MS")}
+    for t0, t1 in zip(bounds[:-1], bounds[1:]):
+        if int(t0) in truth_days:
+            world.record_truth(int(t0))
+        world.step(int(t0), int(t1))
+    if n_days in truth_days:
+        world.record_truth(n_days)
+    tables = dict(_frames(world, start, first=first, width=plan.customer_width))
+    return _ShardTables(tables, world.assets.m, world.next_order - 1)
+
+
+def _simulate_block(plan: _Plan, shards: range) -> list[_ShardTables]:
+    return [_simulate_shard(plan, shard) for shard in shards]
+
+
+def _global_ids(shard: _ShardTables, plan: _Plan, asset_first: int, order_first: int) -> dict[str, pd.DataFrame]:
+    """The shard's tables with asset and order ids numbered after the shards before it."""
+    if order_first + shard.n_orders >= 10**plan.order_width:
+        raise RuntimeError(f"more than {10**plan.order_width - 1:,} orders: widen _Plan.order_width")
+    asset_ids = _IdMaker(shard.n_assets, plan.asset_width, "A", first=asset_first)
+    tables = dict(shard.tables)
+    for name in ("usage", "assets", "service_events"):
+        tables[name] = tables[name].assign(asset_id=asset_ids(tables[name]["asset_id"].to_numpy()))
+    orders = tables["purchases"]["order_id"].to_numpy() + order_first + 1
+    tables["purchases"] = tables["purchases"].assign(
+        order_id=_arrow_strings(_digits(orders, plan.order_width, "O"))
+    )
+    return {name: tables[name] for name in plan.table_names}
+
+
+def _world_blocks(plan: _Plan, *, block_size: int, workers: int | None, progress: bool) -> Iterator[dict[str, pd.DataFrame]]:
+    """Every shard's finished tables, in shard order, simulated block by block.
+
+    A block is ``ceil(block_size / shard_size)`` shards handed to one process; with
+    several workers, blocks run side by side and at most two per worker wait to be
+    written, so memory follows the block size, not the world.
+    """
+    if block_size < 1:
+        raise ValueError(f"block_size must be at least 1, got {block_size}")
+    per_block = -(-block_size // plan.shard_size)
+    blocks = [range(i, min(i + per_block, plan.n_shards)) for i in range(0, plan.n_shards, per_block)]
+    if workers is None:
+        workers = len(os.sched_getaffinity(0))
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = min(workers, len(blocks))
+    bar = tqdm(total=plan.n_customers, disable=not progress, desc="generate", unit="customer")
+    asset_first = order_first = 0
+    with bar, contextlib.ExitStack() as stack:
+        if workers == 1:
+            results = (_simulate_block(plan, block) for block in blocks)
+        else:
+            # Spawned, not forked: the parent may hold threads (Arrow's pools) a fork would copy mid-lock.
+            pool = stack.enter_context(
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            )
+            results = _in_order(pool, plan, blocks, ahead=2 * workers)
+        for block in results:
+            for shard in block:
+                yield _global_ids(shard, plan, asset_first, order_first)
+                asset_first += shard.n_assets
+                order_first += shard.n_orders
+                bar.update(len(shard.tables["customers"]))
+
+
+def _in_order(pool: ProcessPoolExecutor, plan: _Plan, blocks: list[range], *, ahead: int) -> Iterator[list[_ShardTables]]:
+    """The blocks' results in block order, with at most `ahead` blocks submitted and not yet taken."""
+    pending = collections.deque()
+    for block in blocks:
+        pending.append(pool.submit(_simulate_block, plan, block))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def generate_world(
     n_customers: int,
     *,
@@ -1242,8 +1416,15 @@ def generate_world(
     years: float = 2.0,
     progress: bool = False,
     campaigns: bool = True,
+    shard_size: int = SHARD_SIZE,
+    workers: int | None = 1,
 ) -> dict[str, pd.DataFrame]:
     """Simulate a customer base with planted churn and maintenance drivers.
+
+    Customers are simulated in shards of `shard_size`, each on its own random stream
+    drawn from ``(seed, shard index)``; only the call centre's congestion is shared
+    (one stream every shard replays). The world is a function of `seed` and
+    `shard_size` alone.
 
     Parameters
     ----------
@@ -1251,17 +1432,23 @@ def generate_world(
         Number of customers ever in the base (signed up before or during the
         window); about 60 % of them own 1-3 assets.
     seed : int
-        Seed of the one random generator; the same seed gives the same tables.
+        Seed of the world's random streams; the same seed gives the same tables.
     end : str or Timestamp, default="2026-11-01"
         Exclusive end of the simulated window (normalised to midnight).
     years : float, default=2.0
         Length of the window; every event lies in ``[end - years, end)``.
     progress : bool, default=False
-        Show a progress bar over the simulated time steps on stderr.
+        Show a progress bar over the simulated customers on stderr.
     campaigns : bool, default=True
         Run the past retention-call campaigns (see the module docstring) and
         return their ``outreach_log`` and ``uplift_truth``; False gives the world
-        without them, draw for draw as before campaigns existed.
+        without them, draw for draw as the same shards without campaigns.
+    shard_size : int, default=SHARD_SIZE
+        Customers per random stream. Part of the world's definition: another
+        shard size is another world.
+    workers : int or None, default=1
+        Processes simulating shards side by side (None: one per core); the
+        tables do not depend on it.
 
     Returns
     -------
@@ -1269,7 +1456,8 @@ def generate_world(
         The contract tables ``customers, interactions, purchases, assets,
         service_events, usage`` (and ``outreach_log`` with campaigns) typed as
         validation returns them, plus ``truth`` and ``uplift_truth`` (see the
-        module docstring for drivers, campaigns and the oracle).
+        module docstring for drivers, campaigns and the oracle), each in shard
+        order.
 
     Examples
     --------
@@ -1291,9 +1479,12 @@ def generate_world(
     ...     set(world) - {"outreach_log", "uplift_truth"})
     True
     """
-    world, start = _simulate(n_customers, seed, end, years, progress, campaigns)
-    tables = dict(_frames(world, start))
-    return {name: tables[name] for name in TABLE_NAMES if name in tables}
+    plan = _plan(n_customers, seed, end, years, shard_size, campaigns)
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in plan.table_names}
+    for tables in _world_blocks(plan, block_size=shard_size, workers=workers, progress=progress):
+        for name, frame in tables.items():
+            parts[name].append(frame)
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
 
 
 class WrittenTable(NamedTuple):
@@ -1313,13 +1504,31 @@ def generate_world_files(
     years: float = 2.0,
     progress: bool = False,
     campaigns: bool = True,
+    shard_size: int = SHARD_SIZE,
+    block_size: int = SHARD_SIZE,
+    workers: int | None = None,
 ) -> dict[str, WrittenTable]:
-    """Simulate like `generate_world` and write each table as soon as it is built.
+    """Simulate like `generate_world` and write every table block by block.
 
-    The same tables and bytes as ``write_world(generate_world(...), out_dir)``, with a
-    lower memory peak: only one finished table is held at a time (at a million customers
-    the usage table alone is about 67 million rows), which is how `churnguard generate`
-    writes a world.
+    Each shard's rows are appended to the files as soon as the shard is done (one
+    Parquet row group, or CSV rows, per shard per table), so memory is bounded by
+    the blocks in flight, not by the world: this is how `churnguard generate`
+    writes a world. The files are the same bytes for a given `seed` and
+    `shard_size` whatever `block_size` and `workers`; each file appears only once
+    complete (nothing partial at an output path).
+
+    Parameters
+    ----------
+    out_dir : path
+        Directory to write ``NAME.fmt`` into; created if missing.
+    n_customers, seed, end, years, progress, shard_size
+        As for `generate_world`.
+    fmt : {"parquet", "csv"}, default="parquet"
+    block_size : int, default=SHARD_SIZE
+        Customers one process simulates before handing its shards over (rounded
+        up to whole shards): the memory per worker.
+    workers : int or None, default=None
+        Processes simulating blocks side by side; None: one per core.
 
     Returns
     -------
@@ -1337,43 +1546,54 @@ def generate_world_files(
     True
     """
     _check_format(fmt)
+    plan = _plan(n_customers, seed, end, years, shard_size, campaigns)
     out_dir = Path(out_dir)
-    world, start = _simulate(n_customers, seed, end, years, progress, campaigns)
-    written = {}
-    for name, frame in _frames(world, start):
-        written[name] = WrittenTable(write_table(frame, out_dir / f"{name}.{fmt}"), len(frame))
-        del frame  # before the next table is built
-    return {name: written[name] for name in TABLE_NAMES if name in written}
+    rows = dict.fromkeys(plan.table_names, 0)
+    with contextlib.ExitStack() as stack:
+        paths = {name: out_dir / f"{name}.{fmt}" for name in plan.table_names}
+        # Every file is renamed into place only when the last shard is written.
+        writers = {
+            name: stack.enter_context(_AppendingWriter(stack.enter_context(atomic_path(path)), fmt))
+            for name, path in paths.items()
+        }
+        for tables in _world_blocks(plan, block_size=block_size, workers=workers, progress=progress):
+            for name, frame in tables.items():
+                writers[name].append(frame)
+                rows[name] += len(frame)
+    return {name: WrittenTable(paths[name], rows[name]) for name in plan.table_names}
 
 
-def _simulate(n_customers: int, seed: int, end, years: float, progress: bool,
-              campaigns: bool = True) -> tuple[_World, pd.Timestamp]:
-    if n_customers < 1:
-        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
-    end = pd.Timestamp(end).normalize()
-    n_days = int(round(years * 365.25))
-    if n_days < 28:
-        raise ValueError(f"years must cover at least four weeks, got {years}")
-    start = end - pd.Timedelta(days=n_days)
-    world = _World(n_customers, seed, start, n_days, campaigns=campaigns)
-    bounds = _step_bounds(start, n_days)
-    # Truth from a year in (half the window if shorter): earlier as-ofs lack history.
-    first_truth = start + pd.Timedelta(days=min(365, n_days // 2))
-    truth_days = {(m - start).days for m in pd.date_range(first_truth, end, freq="MS")}
-    steps = tqdm(
-        zip(bounds[:-1], bounds[1:]),
-        total=len(bounds) - 1,
-        disable=not progress,
-        desc="generate",
-        unit="step",
-    )
-    for t0, t1 in steps:
-        if int(t0) in truth_days:
-            world.record_truth(int(t0))
-        world.step(int(t0), int(t1))
-    if n_days in truth_days:
-        world.record_truth(n_days)
-    return world, start
+class _AppendingWriter:
+    """Append frames of one schema to a Parquet file (a row group each) or a CSV file."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt = path, fmt
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv = None
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            first = self._csv is None
+            if first:
+                self._csv = open(self.path, "w", encoding="utf-8", newline="")
+            frame.to_csv(self._csv, index=False, header=first)
+            return
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._parquet is None:
+            # Snappy, as pandas' to_parquet writes it.
+            self._parquet = pq.ParquetWriter(self.path, table.schema, compression="snappy")
+        elif not table.schema.equals(self._parquet.schema, check_metadata=False):
+            table = table.cast(self._parquet.schema)
+        self._parquet.write_table(table)
+
+    def __enter__(self) -> _AppendingWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv.close()
 
 
 def _check_format(fmt: str) -> None:

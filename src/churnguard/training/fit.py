@@ -19,7 +19,7 @@ from churnguard.training.model import ChurnModel
 from churnguard.training.plan import split_parts
 from churnguard.training.splits import HoldOut, NotEnoughHistory, TimeSplit, choose_hold_out
 
-__all__ = ["ID_COLUMNS", "Evaluation", "fit_and_evaluate", "model_features"]
+__all__ = ["ID_COLUMNS", "Evaluation", "fit_and_evaluate", "model_features", "select_rows"]
 
 ID_COLUMNS = ("customer_id", "cutoff", "label")
 SHAP_SAMPLE_ROWS = 5_000
@@ -100,6 +100,23 @@ def model_features(frame: pd.DataFrame, catalogue: pd.DataFrame | None) -> list[
     return [c for c in frame.columns if c not in ID_COLUMNS and c not in context]
 
 
+def select_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of `frame` where `mask` holds; a view, not a copy, when they are one run.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    >>> select_rows(frame, np.array([False, True, True, False]))["x"].tolist()
+    [2.0, 3.0]
+    >>> select_rows(frame, np.array([True, False, False, True])).index.tolist()
+    [0, 3]
+    """
+    rows = np.flatnonzero(mask)
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return frame.iloc[rows[0] : rows[-1] + 1]
+    return frame[np.asarray(mask, bool)]
+
+
 def fit_and_evaluate(
     frame: pd.DataFrame,
     spec: ModelSpec,
@@ -147,10 +164,11 @@ def fit_and_evaluate(
         parts, hold_out = choose_hold_out(frame, horizon_days=spec.horizon_days, n_train=spec.n_cutoffs,
                                           random_state=spec.seed)
     log(f"{spec.task}: evaluation: {hold_out.description}")
-    # One copy of the (large) training rows, features only: the stacked frame can run to GBs.
+    # The stacked frame can run to GBs: a part that is one run of rows (a time split's
+    # cutoffs, sorted) is a view of it, not a copy.
     is_train = parts == "train"
-    X_train, y_train = frame.loc[is_train, features], frame["label"].to_numpy()[is_train]
-    valid, test = frame[parts == "valid"], frame[parts == "test"]
+    X_train, y_train = select_rows(frame, is_train)[features], frame["label"].to_numpy()[is_train]
+    valid, test = select_rows(frame, parts == "valid"), select_rows(frame, parts == "test")
     for name, labels in (("train", y_train), ("valid", valid["label"]), ("held-out", test["label"])):
         if len(np.unique(labels)) < 2:
             raise NotEnoughHistory(f"{spec.task}: the {name} rows hold a single class ({len(labels)} rows); "
