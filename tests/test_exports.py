@@ -347,10 +347,11 @@ def test_a_latin_1_export_reads_with_its_declared_encoding_and_says_so_without(t
     (tmp_path / "customers.csv").write_bytes("customer_id,region\nc1,Zürich\n".encode("latin-1"))
     (tmp_path / "purchases.csv").write_bytes(
         "customer_id,timestamp,amount,category\nc1,2024-01-02,5,Gerät\n".encode("latin-1"))
-    assert run("validate", "--data", tmp_path) == EXIT_BAD_INPUT
-    err = capsys.readouterr().err
-    assert "customers.*: 0 rows fail readable" in err
-    assert "the file is not utf-8; declare its encoding in churnguard.toml: [customers] encoding = " in err
+    for command in (("validate",), ("features", "--as-of", AS_OF, "--out", tmp_path / "f.csv")):
+        assert run(*command, "--data", tmp_path) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert "customers.*: 0 rows fail readable" in err and "Traceback" not in err
+        assert "the file is not utf-8; declare its encoding in churnguard.toml: [customers] encoding = " in err
     (tmp_path / "churnguard.toml").write_text('[customers]\nencoding = "latin-1"\n[purchases]\nencoding = "latin-1"\n')
     for loader in (load_data, load_relations):
         result = loader(tmp_path, now=NOW)

@@ -603,7 +603,12 @@ def _load(paths: dict[str, Path], now, wanted, mapping: Mapping) -> ValidationRe
     finally:
         con.close()
 
-    raw_customers, customer_warnings = _raw("customers", paths["customers"], mapping)
+    try:
+        raw_customers, customer_warnings = _raw("customers", paths["customers"], mapping)
+    except MappingError:
+        raise
+    except Exception:  # noqa: BLE001 - an unreadable file is a bad input: load_data words it
+        return load_data(paths["customers"].parent, now=now, tables=wanted, mapping=mapping)
     if suspects:
         # The pandas validator words every hard problem, in its order, as it always has.
         raw = {"customers": raw_customers}
