@@ -343,6 +343,15 @@ def test_a_declared_format_the_dates_do_not_follow_names_it(tmp_path, capsys):
     assert "not in the declared format '%d/%m/%Y' ([customers.formats] signup_date in churnguard.toml)" in err
 
 
+def test_a_two_digit_year_under_a_four_digit_format_fails_on_both_paths(tmp_path, capsys):
+    (tmp_path / "customers.csv").write_text("customer_id\nc1\n")
+    (tmp_path / "purchases.csv").write_text("customer_id,timestamp,amount\nc1,05/04/2025,5\nc1,06/04/25,6\n")
+    (tmp_path / "churnguard.toml").write_text('[purchases.formats]\ntimestamp = "%d/%m/%Y"\n')
+    for command in (("validate",), ("features", "--as-of", AS_OF, "--out", tmp_path / "f.csv")):
+        assert run(*command, "--data", tmp_path) == EXIT_BAD_INPUT
+        assert "purchases.timestamp: 1 rows fail parseable_date, e.g. ['06/04/25']" in capsys.readouterr().err
+
+
 def test_a_latin_1_export_reads_with_its_declared_encoding_and_says_so_without(tmp_path, capsys):
     (tmp_path / "customers.csv").write_bytes("customer_id,region\nc1,Zürich\n".encode("latin-1"))
     (tmp_path / "purchases.csv").write_bytes(

@@ -264,7 +264,9 @@ def _typed(kind: str, q: str, source_type: str, fmt: str | None = None) -> tuple
             if "%z" in fmt:
                 parsed = f"({parsed} AT TIME ZONE 'UTC')"
             expr = f"CASE WHEN {sql_missing(q)} THEN NULL ELSE CAST({parsed} AS TIMESTAMP) END"
-            return expr, f"(NOT {sql_missing(q)} AND ({expr}) IS NULL)"
+            # DuckDB's %Y takes "25" as the year 25; Python's strptime wants four digits: pandas decides.
+            short_year = f" OR year({expr}) < 1000" if "%Y" in fmt else ""
+            return expr, f"(NOT {sql_missing(q)} AND (({expr}) IS NULL{short_year}))"
         if text:
             expr = (f"CASE WHEN {sql_missing(q)} THEN NULL WHEN regexp_full_match({trimmed}, {_lit(_ISO_RE)}) "
                     f"THEN try_cast({trimmed} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END")
