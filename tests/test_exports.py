@@ -368,3 +368,11 @@ def test_a_latin_1_export_reads_with_its_declared_encoding_and_says_so_without(t
         purchases = purchases if isinstance(purchases, pd.DataFrame) else purchases.to_pandas()
         assert result.tables["customers"]["region"].tolist() == ["Zürich"]
         assert purchases["category"].tolist() == ["Gerät"]
+
+
+def test_spark_refuses_a_mapping_it_would_ignore(tmp_path, capsys):
+    (tmp_path / "customers.csv").write_text("CustomerID\nc1\n")
+    (tmp_path / "churnguard.toml").write_text('[customers]\ncustomer_id = "CustomerID"\n')
+    assert run("features", "--data", tmp_path, "--as-of", AS_OF, "--out", tmp_path / "f.csv",
+               "--engine", "spark") == EXIT_BAD_INPUT
+    assert "would ignore" in capsys.readouterr().err

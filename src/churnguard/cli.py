@@ -270,6 +270,17 @@ def _engine(command):
     return command
 
 
+def _refuse_mapping_on_spark(data: str, mapping: Path | None) -> None:
+    """Spark reads the contract's own names: a mapping it would ignore is refused, not skipped."""
+    from churnguard.mapping import MAPPING_FILE
+
+    if mapping is not None:
+        raise click.UsageError("--mapping is not available with --engine spark")
+    if (Path(data) / MAPPING_FILE).is_file():
+        raise click.UsageError(f"--engine spark reads the contract's file and column names and would ignore "
+                               f"{Path(data) / MAPPING_FILE}; use --engine pandas")
+
+
 def _local_dir(data: str) -> Path:
     path = Path(data)
     if not path.is_dir():
@@ -389,9 +400,8 @@ def features(data, as_of, out, feature_set, list_, mapping, strict, drop_duplica
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
     fs = _config("--feature-set", load_feature_set, feature_set)
-    if engine == "spark" and mapping is not None:
-        raise click.UsageError("--mapping is not available with --engine spark")
     if engine == "spark":
+        _refuse_mapping_on_spark(data, mapping)
         from churnguard.spark import features_command_spark
 
         run = features_command_spark(data, as_of, out, feature_set=fs, spark_master=spark_master)
@@ -530,8 +540,8 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
     outreach_rules = _config("--rules", load_outreach_rules, rules)
     if engine == "spark" and explain_all:
         raise click.UsageError("--explain-all is not available with --engine spark")
-    if engine == "spark" and mapping is not None:
-        raise click.UsageError("--mapping is not available with --engine spark")
+    if engine == "spark":
+        _refuse_mapping_on_spark(data, mapping)
     if engine == "pandas":
         data = _local_dir(data)
     with _quiet_mlflow(quiet):
