@@ -17,7 +17,12 @@ the pandas path, so the warnings read the same. When a hard check fails, the
 tables it concerns are handed to `churnguard.validation.validate_tables`, which
 words the error exactly as before (bad input is the rare path; it costs memory only
 for the tables at fault). Inputs the SQL typing does not cover (say, a Parquet
-column of an unusual type) fall back to `load_data` as a whole.
+column of an unusual type, or an encoding DuckDB cannot read) fall back to
+`load_data` as a whole.
+
+A file is found, read and renamed by the same steps as in `load_data` (the mapping's
+file, `validation.read_options`, `mapping.column_plan`), and each value means what
+`churnguard.values` says, so a table reads the same on both paths.
 """
 
 from __future__ import annotations
