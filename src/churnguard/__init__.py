@@ -31,6 +31,9 @@ _SOURCES: dict[str, str] = {
     "read_raw_table": "churnguard.io",
     "write_table": "churnguard.io",
     "label_cutoffs": "churnguard.labels",
+    "Mapping": "churnguard.mapping",
+    "MappingError": "churnguard.mapping",
+    "load_mapping": "churnguard.mapping",
     "make_labels": "churnguard.labels",
     "training_set": "churnguard.labels",
     "SqlTable": "churnguard.relations",
@@ -59,6 +62,8 @@ _SOURCES: dict[str, str] = {
 __all__ = [
     "ChurnModel",
     "FeatureSet",
+    "Mapping",
+    "MappingError",
     "ModelSpec",
     "OutreachRules",
     "Problem",
@@ -76,6 +81,7 @@ __all__ = [
     "label_cutoffs",
     "load_data",
     "load_feature_set",
+    "load_mapping",
     "load_relations",
     "load_model_spec",
     "load_models",
@@ -125,6 +131,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     from churnguard.features import build_features, feature_catalogue, population  # noqa: F401
     from churnguard.io import read_raw_table, write_table  # noqa: F401
     from churnguard.labels import label_cutoffs, make_labels, training_set  # noqa: F401
+    from churnguard.mapping import Mapping, MappingError, load_mapping  # noqa: F401
     from churnguard.reasons import explain_reasons  # noqa: F401
     from churnguard.relations import SqlTable, load_relations  # noqa: F401
     from churnguard.report import write_report  # noqa: F401

@@ -94,7 +94,7 @@ def _quiet_mlflow(quiet: bool):
 # Bad-input exception types by module: looked up only once raised, so that a command
 # refused up front (a wrong --out) never pays for importing training or validation.
 _BAD_INPUT_TYPES = (("churnguard.validation", "ValidationError"), ("churnguard.training.model", "SchemaMismatchError"),
-                    ("churnguard.duck", "DuckSettingsError"))
+                    ("churnguard.duck", "DuckSettingsError"), ("churnguard.mapping", "MappingError"))
 
 
 def _is_bad_input(err: BaseException) -> bool:
@@ -124,17 +124,19 @@ def _handle_errors(command):
     return wrapper
 
 
-def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False, over_files: bool = False) -> tuple:
+def _load(data: Path, quiet: bool, *, drop_duplicates: bool = False, over_files: bool = False,
+          mapping: Path | None = None) -> tuple:
     """Load and validate a data dir; returns the result and its warnings as sentences (not yet printed).
 
     With `over_files` the event tables stay in DuckDB over the files (bounded memory).
+    `mapping` is the --mapping file (default: the data dir's churnguard.toml, if any).
     """
     if over_files:
         from churnguard.relations import load_relations as load_data
     else:
         from churnguard.validation import load_data
 
-    result = load_data(data, drop_duplicates=drop_duplicates)
+    result = load_data(data, drop_duplicates=drop_duplicates, mapping=mapping)
     messages = []
     for problem in result.warnings:
         message = str(problem)
@@ -241,6 +243,14 @@ data_option = click.option(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Directory with one CSV or Parquet file per table.",
 )
+mapping_option = click.option(
+    "--mapping",
+    "mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Mapping file: each table's source file, delimiter, encoding, columns, date formats, constants "
+    "(default: churnguard.toml in the --data directory, if there is one).",
+)
 engine_options = [
     click.option(
         "--engine",
@@ -258,6 +268,17 @@ def _engine(command):
     for option in reversed(engine_options):
         command = option(command)
     return command
+
+
+def _refuse_mapping_on_spark(data: str, mapping: Path | None) -> None:
+    """Spark reads the contract's own names: a mapping it would ignore is refused, not skipped."""
+    from churnguard.mapping import MAPPING_FILE
+
+    if mapping is not None:
+        raise click.UsageError("--mapping is not available with --engine spark")
+    if (Path(data) / MAPPING_FILE).is_file():
+        raise click.UsageError(f"--engine spark reads the contract's file and column names and would ignore "
+                               f"{Path(data) / MAPPING_FILE}; use --engine pandas")
 
 
 def _local_dir(data: str) -> Path:
@@ -333,16 +354,20 @@ def generate(
 
 @cli.command()
 @data_option
+@mapping_option
 @drop_duplicates_option
 @strict_option
 @quiet_option
 @_handle_errors
-def validate(data: Path, drop_duplicates: bool, strict: bool, quiet: bool) -> int:
+def validate(data: Path, mapping: Path | None, drop_duplicates: bool, strict: bool, quiet: bool) -> int:
     """Check a data directory against the data contract and report problems."""
     from churnguard.validation import summarize
 
-    result, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    result, messages = _load(data, quiet, drop_duplicates=drop_duplicates, mapping=mapping)
     if not quiet:
+        if result.mapping is not None:
+            click.echo(f"mapping {result.mapping.path}:")
+            click.echo("\n".join(f"  {line}" for line in result.mapping.to_toml().splitlines()))
         click.echo(summarize(result))  # the warnings are part of the report
     else:
         for message in messages:
@@ -360,12 +385,13 @@ def validate(data: Path, drop_duplicates: bool, strict: bool, quiet: bool) -> in
 @click.option("--out", help="Output file (.csv or .parquet).")
 @click.option("--feature-set", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Feature-set TOML.")
 @click.option("--list", "list_", is_flag=True, help="Print the feature catalogue instead of building features.")
+@mapping_option
 @_input_options
 @_engine
 @quiet_option
 @_handle_errors
-def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stale_after_days, engine, spark_master,
-             quiet) -> int:
+def features(data, as_of, out, feature_set, list_, mapping, strict, drop_duplicates, stale_after_days, engine,
+             spark_master, quiet) -> int:
     """Build one feature row per customer as of a date (or list the catalogue)."""
     from churnguard.config import load_feature_set
 
@@ -373,7 +399,8 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
         from churnguard.features import feature_catalogue
 
         fs = _config("--feature-set", load_feature_set, feature_set)
-        tables = _load(_local_dir(data), quiet, drop_duplicates=drop_duplicates)[0].tables if data else None
+        tables = _load(_local_dir(data), quiet, drop_duplicates=drop_duplicates,
+                       mapping=mapping)[0].tables if data else None
         when = as_of
         if tables is not None and when is None:
             from churnguard.labels import data_end
@@ -388,6 +415,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
         raise click.UsageError(f"missing {', '.join(missing)} (or use --list)")
     fs = _config("--feature-set", load_feature_set, feature_set)
     if engine == "spark":
+        _refuse_mapping_on_spark(data, mapping)
         from churnguard.spark import features_command_spark
 
         run = features_command_spark(data, as_of, out, feature_set=fs, spark_master=spark_master)
@@ -399,7 +427,7 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
     from churnguard.features import build_features
     from churnguard.io import categories_as_text, write_table
 
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True, mapping=mapping)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
     # Categories as text: the file is also what the registered pyfunc model reads (README).
@@ -420,12 +448,13 @@ def features(data, as_of, out, feature_set, list_, strict, drop_duplicates, stal
 @click.option("--cutoff-step", "cutoff_step", type=click.IntRange(min=1),
               help="Days between training cutoffs (overrides the spec's 30; 7 suits short horizons).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Model spec TOML.")
+@mapping_option
 @_input_options
 @tracking_option
 @quiet_option
 @_handle_errors
-def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, strict, drop_duplicates, stale_after_days,
-          tracking_uri, quiet) -> int:
+def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, mapping, strict, drop_duplicates,
+          stale_after_days, tracking_uri, quiet) -> int:
     """Train, evaluate and register a model for one task in MLflow."""
     from dataclasses import replace
 
@@ -440,10 +469,10 @@ def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, strict, drop
         model_spec = replace(model_spec, n_cutoffs=n_cutoffs)
     if cutoff_step:
         model_spec = replace(model_spec, cutoff_step_days=cutoff_step)
-    _check_task_files(data, task)
+    _check_task_files(data, task, mapping)
     from churnguard.labels import label_tables_problem
 
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, mapping=mapping)
     if (problem := label_tables_problem(loaded.tables, task, definition=model_spec.label)) is not None:
         raise BadInput(f"train --task {task}: {problem} (in {data})")
     if as_of is not None:
@@ -468,11 +497,12 @@ def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, strict, drop
     return EXIT_OK
 
 
-def _check_task_files(data: Path, task: str) -> None:
+def _check_task_files(data: Path, task: str, mapping: Path | None = None) -> None:
     """Refuse a task whose tables are not in the data dir at all, before reading any of it."""
-    from churnguard.io import table_path
+    from churnguard.validation import table_files
 
-    if task == "maintenance" and not any(table_path(data, name) for name in ("assets", "labels")):
+    found = table_files(data, ("assets", "labels"), mapping=mapping)[0]
+    if task == "maintenance" and not found.keys() & {"assets", "labels"}:
         raise BadInput(f"train --task maintenance: {data} has no assets table (assets.csv or assets.parquet) "
                        "and no labels table to take maintenance labels from; maintenance labels are repairs "
                        "and failures on the customers' installed products")
@@ -505,12 +535,13 @@ def _truth(data: Path):
 @click.option("--explain-all", is_flag=True, help="Compute SHAP reasons for every customer, not only the list.")
 @click.option("--report", "report", default=None,
               help="Also write the HTML report (the ranked list to work from, then summary, models, drift) here.")
+@mapping_option
 @_input_options
 @tracking_option
 @_engine
 @quiet_option
 @_handle_errors
-def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, strict, drop_duplicates,
+def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, mapping, strict, drop_duplicates,
           stale_after_days, tracking_uri, engine, spark_master, quiet) -> int:
     """Score customers and write the ranked outreach list with reasons."""
     # Everything that can be refused without reading the data is refused first: a nightly
@@ -523,6 +554,8 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, st
     outreach_rules = _config("--rules", load_outreach_rules, rules)
     if engine == "spark" and explain_all:
         raise click.UsageError("--explain-all is not available with --engine spark")
+    if engine == "spark":
+        _refuse_mapping_on_spark(data, mapping)
     if engine == "pandas":
         data = _local_dir(data)
     with _quiet_mlflow(quiet):
@@ -543,7 +576,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, st
         if report is not None:
             _echo(quiet, f"report -> {report}")
         return EXIT_OK
-    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True, mapping=mapping)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
     from churnguard.scoring import score as score_tables, write_outreach
 

@@ -44,11 +44,16 @@ def table_path(data_dir: Path | str, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def read_raw_table(path: Path | str) -> pd.DataFrame:
+# Delimited text read as CSV (a mapping file may name a .tsv or .txt export).
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def read_raw_table(path: Path | str, *, delimiter: str = ",", encoding: str = "utf-8") -> pd.DataFrame:
     """Read one table file as it is on disk, every CSV column as text.
 
     CSV columns stay strings so that validation, not the CSV parser, decides
     what a bad date or number is and can report the offending values.
+    `delimiter` and `encoding` apply to delimited text only.
 
     Examples
     --------
@@ -61,9 +66,12 @@ def read_raw_table(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    if path.suffix == ".csv":
+    if path.suffix.lower() in TEXT_SUFFIXES:
         # keep_default_na=False + na_values=[""]: "NA" could be a real topic or id.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name.
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], sep=delimiter, encoding=encoding)
     raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
 
 

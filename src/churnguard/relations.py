@@ -17,11 +17,17 @@ the pandas path, so the warnings read the same. When a hard check fails, the
 tables it concerns are handed to `churnguard.validation.validate_tables`, which
 words the error exactly as before (bad input is the rare path; it costs memory only
 for the tables at fault). Inputs the SQL typing does not cover (say, a Parquet
-column of an unusual type) fall back to `load_data` as a whole.
+column of an unusual type, or an encoding DuckDB cannot read) fall back to
+`load_data` as a whole.
+
+A file is found, read and renamed by the same steps as in `load_data` (the mapping's
+file, `validation.read_options`, `mapping.column_plan`), and each value means what
+`churnguard.values` says, so a table reads the same on both paths.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from churnguard import duck
-from churnguard.io import read_raw_table
+from churnguard.mapping import CsvOptions, Mapping, MappingError, column_plan, mapping_for, select_list
 from churnguard.validation import (
     BOOL,
     FUTURE_TOLERANCE,
@@ -46,14 +52,13 @@ from churnguard.validation import (
     ValidationResult,
     example_value,
     load_data,
+    read_options,
+    read_table,
     table_files,
     validate_tables,
 )
+from churnguard.values import WHITESPACE, sql_blank, sql_bool, sql_missing
 
-# Words the pandas path reads as missing or as a flag (validation.py): the same here.
-_MISSING = ("", "na", "n/a", "nan", "nat", "null", "none")
-_TRUE = ("true", "t", "yes", "y", "1", "1.0")
-_FALSE = ("false", "f", "no", "n", "0", "0.0")
 # DuckDB's casts accept more than pandas does ("1_000", "2024-1-5"); a value must
 # also look like what pandas accepts, else the table goes to pandas for the verdict.
 _NUMBER_RE = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?)"
@@ -233,26 +238,44 @@ class _Unsupported(Exception):
     """An input the SQL typing does not cover; the pandas path decides."""
 
 
-def _reader(path: Path) -> str:
-    if path.suffix == ".parquet":
+# Python's names of the encodings DuckDB's CSV reader knows, and DuckDB's names for them.
+_DUCK_ENCODINGS = {"utf-8": "utf-8", "iso8859-1": "latin-1", "utf-16": "utf-16"}
+
+
+def _reader(path: Path, options: CsvOptions | None) -> str:
+    if options is None:
         return f"read_parquet({_lit(str(path))})"
-    # Every CSV column as text, empty fields missing: what io.read_raw_table does.
-    return f"read_csv({_lit(str(path))}, all_varchar = true, header = true, auto_detect = true)"
+    encoding = _DUCK_ENCODINGS.get(codecs.lookup(options.encoding).name)
+    if encoding is None:
+        raise _Unsupported(options.encoding)  # pandas reads it
+    # Every CSV column as text, empty fields missing, the delimiter as read_options says:
+    # what validation.read_table does.
+    return (f"read_csv({_lit(str(path))}, all_varchar = true, header = true, auto_detect = true, "
+            f"delim = {_lit(options.delimiter)}, quote = '\"', escape = '\"', encoding = {_lit(encoding)})")
 
 
-def _is_missing(q: str) -> str:
-    return f"({q} IS NULL OR lower(trim({q})) IN ({', '.join(map(_lit, _MISSING))}))"
+def _typed(kind: str, q: str, source_type: str, fmt: str | None = None) -> tuple[str, str | None]:
+    """(typed SQL expression, SQL condition for a value that fails to parse) of one column.
 
-
-def _typed(kind: str, q: str, source_type: str) -> tuple[str, str | None]:
-    """(typed SQL expression, SQL condition for a value that fails to parse) of one column."""
+    What a value means comes from `churnguard.values`, as in the pandas path; a date
+    column's text is ISO 8601, or in the mapping's strptime format `fmt`.
+    """
     text = source_type == "VARCHAR"
     numeric = source_type.startswith(_NUMERIC_TYPES)
+    trimmed = f"trim({q}, {_lit(WHITESPACE)})"
     if kind == TIMESTAMP:
+        if text and fmt is not None:
+            parsed = f"try_strptime({trimmed}, {_lit(fmt)})"
+            if "%z" in fmt:
+                parsed = f"({parsed} AT TIME ZONE 'UTC')"
+            expr = f"CASE WHEN {sql_missing(q)} THEN NULL ELSE CAST({parsed} AS TIMESTAMP) END"
+            # DuckDB's %Y takes "25" as the year 25; Python's strptime wants four digits: pandas decides.
+            short_year = f" OR year({expr}) < 1000" if "%Y" in fmt else ""
+            return expr, f"(NOT {sql_missing(q)} AND (({expr}) IS NULL{short_year}))"
         if text:
-            expr = (f"CASE WHEN {_is_missing(q)} THEN NULL WHEN regexp_full_match(trim({q}), {_lit(_ISO_RE)}) "
-                    f"THEN try_cast(trim({q}) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END")
-            return expr, f"(NOT {_is_missing(q)} AND ({expr}) IS NULL)"
+            expr = (f"CASE WHEN {sql_missing(q)} THEN NULL WHEN regexp_full_match({trimmed}, {_lit(_ISO_RE)}) "
+                    f"THEN try_cast({trimmed} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END")
+            return expr, f"(NOT {sql_missing(q)} AND ({expr}) IS NULL)"
         if source_type.startswith("TIMESTAMP WITH TIME ZONE"):
             return f"({q} AT TIME ZONE 'UTC')", None
         if source_type.startswith("TIMESTAMP") or source_type == "DATE":
@@ -260,24 +283,25 @@ def _typed(kind: str, q: str, source_type: str) -> tuple[str, str | None]:
         raise _Unsupported(source_type)
     if kind == NUMBER:
         if text:
-            expr = (f"CASE WHEN {_is_missing(q)} THEN NULL WHEN regexp_full_match(trim({q}), {_lit(_NUMBER_RE)}) "
-                    f"THEN try_cast(trim({q}) AS DOUBLE) END")
-            return expr, f"(NOT {_is_missing(q)} AND ({expr}) IS NULL)"
+            expr = (f"CASE WHEN {sql_missing(q)} THEN NULL WHEN regexp_full_match({trimmed}, {_lit(_NUMBER_RE)}) "
+                    f"THEN try_cast({trimmed} AS DOUBLE) END")
+            return expr, f"(NOT {sql_missing(q)} AND ({expr}) IS NULL)"
         if numeric or source_type == "BOOLEAN":
             return f"CAST({q} AS DOUBLE)", None
         raise _Unsupported(source_type)
     if kind == BOOL:
-        if text:
-            w = f"lower(trim({q}))"
-            expr = (f"CASE WHEN {w} IN ({', '.join(map(_lit, _TRUE))}) THEN true "
-                    f"WHEN {w} IN ({', '.join(map(_lit, _FALSE))}) THEN false END")
-            return expr, f"(NOT {_is_missing(q)} AND ({expr}) IS NULL)"
         if source_type == "BOOLEAN":
             return q, None
+        if numeric:  # 1/0 flags read as their text reads: the same words, the same failures
+            q, text = f"CAST({q} AS VARCHAR)", True
+        if text:
+            expr = sql_bool(q)
+            return expr, f"(NOT {sql_missing(q)} AND ({expr}) IS NULL)"
         raise _Unsupported(source_type)
     if kind in (ID, TEXT):
         if text:
-            return q, None
+            # Blank text is missing, in required columns too (there it fails not_null).
+            return f"CASE WHEN {sql_blank(q)} THEN NULL ELSE {q} END", None
         if kind == ID and source_type.startswith(_NUMERIC_TYPES[:9]):  # integers
             return f"CAST({q} AS VARCHAR)", None
         if kind == ID and source_type in ("FLOAT", "DOUBLE"):
@@ -294,19 +318,32 @@ class _Table:
     name: str
     path: Path
     found: tuple[str, ...]
+    source_sql: str = ""  # the file with the mapping's column names and constants
+    formats: dict[str, str] = field(default_factory=dict)
     typed_sql: str = ""  # typed, before any soft repair
     kinds: dict[str, str] = field(default_factory=dict)
     extras: tuple[str, ...] = ()
 
 
-def _describe(con, path: Path) -> list[tuple[str, str]]:
-    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {_reader(path)}").fetchall()]
+def _describe(con, sql: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {sql}").fetchall()]
+
+
+def _source_sql(con, name: str, path: Path, options: CsvOptions | None, mapping: Mapping) -> str:
+    """The file as a relation with the mapping's column names and constants (`churnguard.mapping.column_plan`)."""
+    reader = f"SELECT * FROM {_reader(path, options)}"
+    table = mapping.of(name)
+    if not (table.columns or table.constants):
+        return reader
+    header = [column for column, _ in _describe(con, reader)]
+    return f"SELECT {select_list(column_plan(table, header, path.name, mapping.name))} FROM {_reader(path, options)}"
 
 
 def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
     """Type `t` in SQL; True when any hard check fails (or the typing does not apply)."""
     schema = TABLES[t.name]
     select, failures, exprs = [], [], {}
+    blanks: list[tuple[int, str]] = []  # (position in select, column) of text that may hold blank values
     for col in schema.columns:
         t.kinds[col.name] = col.kind
         if col.name not in source:
@@ -316,11 +353,13 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
                 fill = f"CAST({float(col.default)!r} AS DOUBLE)"
             select.append(f"{fill} AS {_q(col.name)}")
             continue
-        expr, bad = _typed(col.kind, _q(col.name), source[col.name])
+        expr, bad = _typed(col.kind, _q(col.name), source[col.name], t.formats.get(col.name))
         if col.choices is not None:
             # As validation types it: the lower-case word; any other word is a hard error.
             expr = f"lower(trim({expr}))"
             failures.append(f"(({expr}) NOT IN ({', '.join(map(_lit, col.choices))}))")
+        elif col.kind in (ID, TEXT) and source[col.name] == "VARCHAR":
+            blanks.append((len(select), col.name))
         if col.default is not None:
             expr = f"coalesce({expr}, CAST({float(col.default)!r} AS DOUBLE))"
         select.append(f"{expr} AS {_q(col.name)}")
@@ -333,7 +372,6 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
             failures.append(f"(({expr}) NOT IN ({', '.join(repr(float(v)) for v in col.allowed)}))")
     t.extras = tuple(c for c in source if c not in schema.names)
     select += [_q(c) for c in t.extras]
-    t.typed_sql = f"SELECT {', '.join(select)} FROM {_reader(t.path)}"
     if t.name == "outreach_log" and "contacted_at" in exprs:
         # validation's row checks of a past list: a contacted control, a contact before its list.
         failures.append(f"(({exprs['group']}) = 'control' AND ({exprs['contacted_at']}) IS NOT NULL)")
@@ -345,8 +383,15 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
     if schema.key is not None:
         key = ", ".join(exprs[c] for c in schema.key)
         checks.append(f"count(*) - count(DISTINCT ({key}))")
-    counts = con.execute(f"SELECT {', '.join(checks)} FROM {_reader(t.path)}").fetchone()
-    return any(counts)
+    checks += [f"count(*) FILTER (WHERE {sql_blank(_q(name))})" for _, name in blanks]
+    counts = con.execute(f"SELECT {', '.join(checks)} FROM ({t.source_sql})").fetchone()
+    n_blank = counts[len(counts) - len(blanks):]
+    # A column without blank values reads as it is: no query over the table pays for the test.
+    for (position, name), n in zip(blanks, n_blank):
+        if not n:
+            select[position] = _q(name)
+    t.typed_sql = f"SELECT {', '.join(select)} FROM ({t.source_sql})"
+    return any(counts[:len(counts) - len(blanks)])
 
 
 def _first_values(sql: str, column: str, where: str) -> tuple:
@@ -501,6 +546,7 @@ def load_relations(
     now: pd.Timestamp | None = None,
     tables: Iterable[str] | None = None,
     drop_duplicates: bool = False,
+    mapping: Mapping | Path | str | None = None,
 ) -> ValidationResult:
     """`churnguard.validation.load_data`, with the event tables left in DuckDB over their files.
 
@@ -519,16 +565,17 @@ def load_relations(
     >>> len(result.tables["purchases"]), [str(w) for w in result.warnings]
     (1, ["purchases.customer_id: 1 rows fail known_customer (dropped), e.g. ['999']"])
     """
+    mapping = mapping_for(data_dir, mapping)
     if drop_duplicates:
-        return load_data(data_dir, now=now, tables=tables, drop_duplicates=True)
+        return load_data(data_dir, now=now, tables=tables, drop_duplicates=True, mapping=mapping)
     data_dir = Path(data_dir)
-    paths, errors = table_files(data_dir, tables)
+    paths, errors = table_files(data_dir, tables, mapping=mapping)
     if errors:
         raise ValidationError(errors)
     try:
-        return _load(paths, now, tables)
+        return _load(paths, now, tables, mapping)
     except _Unsupported:
-        return load_data(data_dir, now=now, tables=tables)
+        return load_data(data_dir, now=now, tables=tables, mapping=mapping)
 
 
 def _now(now) -> pd.Timestamp:
@@ -538,33 +585,36 @@ def _now(now) -> pd.Timestamp:
     return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
-def _raw(path: Path) -> pd.DataFrame:
+def _raw(name: str, path: Path, mapping: Mapping) -> tuple[pd.DataFrame, list[Problem]]:
     try:
-        return read_raw_table(path)
+        return read_table(name, path, mapping)
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        return pd.DataFrame(), []
 
 
-def _load(paths: dict[str, Path], now, wanted) -> ValidationResult:
+def _load(paths: dict[str, Path], now, wanted, mapping: Mapping) -> ValidationResult:
     now = _now(now)
     events: dict[str, _Table] = {}
     suspects: list[str] = []
     empty_warnings: list[Problem] = []
+    read_warnings: dict[str, list[Problem]] = {}
     con = duck.cursor()
     try:
         for name, path in paths.items():
             if name == "customers":
                 continue
+            options, read_warnings[name] = read_options(name, path, mapping)
             try:
-                source = dict(_describe(con, path))
-                n_rows = con.execute(f"SELECT count(*) FROM {_reader(path)}").fetchone()[0]
+                source_sql = _source_sql(con, name, path, options, mapping)
+                source = dict(_describe(con, source_sql))
+                n_rows = con.execute(f"SELECT count(*) FROM ({source_sql})").fetchone()[0]
             except duckdb.Error:
                 suspects.append(name)  # unreadable here: pandas says why, in its words
                 continue
             if n_rows == 0:
                 empty_warnings.append(Problem(name, "*", "not_empty (table dropped)", 0, (), "warning"))
                 continue
-            t = _Table(name, path, tuple(source))
+            t = _Table(name, path, tuple(source), source_sql, mapping.of(name).formats)
             if any(c not in source for c in TABLES[name].required) or _hard_scan(con, t, source):
                 suspects.append(name)
                 continue
@@ -572,22 +622,31 @@ def _load(paths: dict[str, Path], now, wanted) -> ValidationResult:
     finally:
         con.close()
 
-    raw_customers = _raw(paths["customers"])
+    try:
+        raw_customers, customer_warnings = _raw("customers", paths["customers"], mapping)
+    except MappingError:
+        raise
+    except Exception:  # noqa: BLE001 - an unreadable file is a bad input: load_data words it
+        return load_data(paths["customers"].parent, now=now, tables=wanted, mapping=mapping)
     if suspects:
         # The pandas validator words every hard problem, in its order, as it always has.
         raw = {"customers": raw_customers}
         for name in suspects:
             try:
-                raw[name] = _raw(paths[name])
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is a bad input
-                raise ValidationError([Problem(name, "*", "readable", 0, (f"{paths[name].name}: {exc}",))]) from None
-        validate_tables(raw, now=now)
+                raw[name] = _raw(name, paths[name], mapping)[0]
+            except MappingError:
+                raise
+            except Exception:  # noqa: BLE001 - any unreadable file is a bad input: load_data words it
+                return load_data(paths["customers"].parent, now=now, tables=wanted, mapping=mapping)
+        validate_tables(raw, now=now, mapping=mapping)
         # No hard problem after all (a value only the SQL typing refused): pandas decides everything.
-        return load_data(paths["customers"].parent, now=now, tables=wanted)
+        return load_data(paths["customers"].parent, now=now, tables=wanted, mapping=mapping)
 
-    base = validate_tables({"customers": raw_customers}, now=now)
+    base = validate_tables({"customers": raw_customers}, now=now, mapping=mapping)
     customers = base.tables["customers"]
-    warnings = [*empty_warnings, *base.warnings]
+    # Read warnings first, in table order, as load_data gives them.
+    warnings = [*customer_warnings, *(w for name in paths for w in read_warnings.get(name, ())),
+                *empty_warnings, *base.warnings]
     ids = pd.DataFrame({"customer_id": customers["customer_id"].astype("str")})
     out: dict = {"customers": customers}
     found = {"customers": base.found_columns["customers"]}
@@ -608,7 +667,8 @@ def _load(paths: dict[str, Path], now, wanted) -> ValidationResult:
             found[name] = t.found
     ordered = out  # customers first, then the order the checks ran in (as load_data)
     sources = {name: path for name, path in paths.items() if name in ordered}
-    return ValidationResult(ordered, warnings, sources=sources, found_columns=found)
+    return ValidationResult(ordered, warnings, sources=sources, found_columns=found,
+                            mapping=mapping if mapping.tables else None)
 
 
 __all__ = ["SqlTable", "bind", "load_relations"]

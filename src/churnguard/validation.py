@@ -26,7 +26,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from churnguard.io import read_raw_table, table_path
+from churnguard.io import TEXT_SUFFIXES, read_raw_table, table_path
+from churnguard.mapping import (
+    CsvOptions,
+    Mapping,
+    MappingError,
+    TableMapping,
+    apply_to_frame,
+    column_plan,
+    csv_options,
+    delimiter_name,
+    loose_match,
+    mapping_for,
+)
+from churnguard.values import BOOL_WORDS, MISSING_WORDS, WHITESPACE, blank_as_missing, decoded
 
 ID, TIMESTAMP, BOOL, NUMBER, TEXT = "id", "timestamp", "bool", "number", "text"
 KINDS = (ID, TIMESTAMP, BOOL, NUMBER, TEXT)
@@ -41,12 +54,6 @@ N_EXAMPLES = 5
 # touches a whole 50-million-row column.
 _EXAMPLE_HEAD = 1000
 
-_TRUE_WORDS = ("true", "t", "yes", "y", "1", "1.0")
-_FALSE_WORDS = ("false", "f", "no", "n", "0", "0.0")
-# io.read_raw_table keeps "NA" as text because it can be a real id or topic; in a
-# date, number or flag column it can only mean "missing".
-_MISSING_WORDS = ("", "na", "n/a", "nan", "nat", "null", "none")
-_BOOL_WORDS = {**{w: True for w in _TRUE_WORDS}, **{w: False for w in _FALSE_WORDS}}
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,7 @@ class Problem:
     n_rows: int
     examples: tuple = ()
     severity: str = "error"  # "error" | "warning"
+    hint: str = ""  # how to fix the file, when it can be told; shown under the problem by ValidationError
 
     def __str__(self) -> str:
         return f"{self.table}.{self.column}: {self.n_rows} rows fail {self.check}, e.g. {list(self.examples)}"
@@ -277,10 +285,11 @@ class ValidationError(ValueError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems  # structured, for the report and the tests
-        lines = [
-            f"  {p.table}.{p.column}: {p.n_rows} rows fail {p.check}, e.g. {list(p.examples)}"
-            for p in problems
-        ]
+        lines = []
+        for p in problems:
+            lines.append(f"  {p.table}.{p.column}: {p.n_rows} rows fail {p.check}, e.g. {list(p.examples)}")
+            if p.hint:
+                lines.append(f"    {p.hint}")
         super().__init__(f"{len(problems)} problem(s) in the input tables:\n" + "\n".join(lines))
 
 
@@ -299,12 +308,15 @@ class ValidationResult:
     found_columns : dict of str to tuple of str
         The columns each table had as given; the others in ``tables`` were added
         (optional contract columns, empty).
+    mapping : Mapping or None
+        The mapping file the tables were read by (None without one).
     """
 
     tables: dict[str, pd.DataFrame]
     warnings: list[Problem] = field(default_factory=list)
     sources: dict[str, Path] = field(default_factory=dict)
     found_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    mapping: Mapping | None = None  # the mapping file the tables were read by, if any
 
     def added_columns(self, name: str) -> list[str]:
         """Columns of table `name` that validation added (not in the input).
@@ -404,8 +416,8 @@ def _parse_by_distinct(s: pd.Series, parse) -> tuple[pd.Series, np.ndarray]:
     parsed = pd.array(parse(uniques))
     blank = np.zeros(len(uniques), dtype=bool)
     if uniques.dtype == "str" or uniques.dtype == object:
-        words = uniques.astype("str").str.strip().str.lower()
-        blank = np.asarray(words.isin(_MISSING_WORDS), dtype=bool)
+        words = uniques.astype("str").str.strip(WHITESPACE).str.lower()
+        blank = np.asarray(words.isin(MISSING_WORDS), dtype=bool)
     bad_unique = np.asarray(pd.isna(parsed), dtype=bool) & ~blank
     # Point blank values at the NA sentinel so they come out missing.
     codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes) if blank.any() else codes
@@ -415,8 +427,10 @@ def _parse_by_distinct(s: pd.Series, parse) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(parsed.take(codes, allow_fill=True), index=s.index), failed
 
 
-def _to_timestamp(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _to_timestamp(s: pd.Series, fmt: str | None = None) -> tuple[pd.Series, np.ndarray]:
     """Tz-naive datetime64[us] in UTC, and the mask of non-empty values that do not parse.
+
+    Text is ISO 8601, or in `fmt` (strptime codes) when the mapping declares one.
 
     Examples
     --------
@@ -431,6 +445,14 @@ def _to_timestamp(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
         # Epoch numbers are not ISO 8601; reading them as text keeps 20240131 working.
         s = s.astype("str")
+    if fmt is not None:
+        def parse_declared(uniques: pd.Index):
+            parsed = pd.to_datetime(uniques.astype("str").str.strip(WHITESPACE), format=fmt, utc=True,
+                                    errors="coerce")
+            return parsed.tz_localize(None).as_unit("us")
+
+        parsed, failed = _parse_by_distinct(s, parse_declared)
+        return parsed.astype("datetime64[us]"), failed
     for arrow_type in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
         fast = _arrow_cast(s, arrow_type)
         if fast is not None:
@@ -461,7 +483,7 @@ def _to_number(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
         s = s.astype("str")
 
     def parse(uniques: pd.Index):
-        return pd.to_numeric(uniques.str.strip(), errors="coerce").astype("float64")
+        return pd.to_numeric(uniques.str.strip(WHITESPACE), errors="coerce").astype("float64")
 
     parsed, failed = _parse_by_distinct(s, parse)
     return parsed.astype("float64"), failed
@@ -473,8 +495,8 @@ def _to_bool(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
         return s.astype("boolean"), np.zeros(len(s), dtype=bool)
 
     def parse(uniques: pd.Index):
-        words = uniques.astype("str").str.strip().str.lower()
-        return pd.array(words.map(_BOOL_WORDS).tolist(), dtype="boolean")
+        words = uniques.astype("str").str.strip(WHITESPACE).str.lower()
+        return pd.array(words.map(BOOL_WORDS).tolist(), dtype="boolean")
 
     parsed, failed = _parse_by_distinct(s, parse)
     return parsed.astype("boolean"), failed
@@ -504,6 +526,7 @@ def _to_static(s: pd.Series) -> pd.Series:
     """A customers attribute outside the contract: numbers as float64, anything else as text."""
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         return _to_number(s)[0]
+    s = blank_as_missing(s)
     if s.notna().any():
         parsed, failed = _to_number(s)
         if not failed.any():
@@ -526,21 +549,72 @@ def _empty_column(col: Column, n: int, index: pd.Index) -> pd.Series:
     return pd.Series(np.nan, index=index, dtype="str")
 
 
-def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataFrame:
+# Day-month orders and separators exports use; a failing date column is tried against
+# them only to say which would fit, never to read the column.
+_DATE_ORDERS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d", "%d/%m/%y", "%m/%d/%y",
+                "%d.%m.%y", "%Y%m%d", "%d %b %Y", "%b %d %Y")
+_DATE_CANDIDATES = tuple(f"{order}{time}" for order in _DATE_ORDERS for time in ("", " %H:%M", " %H:%M:%S"))
+
+
+def fitting_date_formats(values: Iterable[str]) -> list[str]:
+    """The usual export date formats that read every one of `values`.
+
+    Examples
+    --------
+    >>> fitting_date_formats(["05/04/2025", "11/03/2025"])
+    ['%d/%m/%Y', '%m/%d/%Y']
+    >>> fitting_date_formats(["25/04/2025"])
+    ['%d/%m/%Y']
+    """
+    texts = pd.Index([str(v).strip(WHITESPACE) for v in values])
+    if texts.empty:
+        return []
+    return [fmt for fmt in _DATE_CANDIDATES
+            if pd.to_datetime(texts, format=fmt, errors="coerce").notna().all()]
+
+
+def _date_hint(name: str, column: str, bad: pd.Series, fmt: str | None, mapping_name: str) -> str:
+    key = f"[{name}.formats] {column}"
+    if fmt is not None:
+        return f"these are not in the declared format {fmt!r} ({key} in {mapping_name})"
+    fits = fitting_date_formats(bad.dropna().drop_duplicates().iloc[:_EXAMPLE_HEAD].tolist())
+    if not fits:
+        return ""
+    shown = " or ".join(fits[:4])
+    return (f"not ISO 8601 (YYYY-MM-DD), and churnguard guesses no date format: these dates fit {shown}; "
+            f"declare the one the export uses in {mapping_name}: {key} = \"{fits[0]}\"")
+
+
+def _missing_column_hint(name: str, column: str, columns: pd.Index, mapping_name: str) -> str:
+    if (near := loose_match(column, columns)) is not None:
+        return f"did you mean `{near}`? map it in {mapping_name}: [{name}] {column} = \"{near}\""
+    header = str(columns[0]) if len(columns) == 1 else ""
+    for delimiter in (";", "\t", "|"):
+        if delimiter in header:
+            shown = "\\t" if delimiter == "\t" else delimiter
+            return (f"the header is one field holding {delimiter_name(delimiter)}: the file is not comma-separated; "
+                    f"declare its delimiter in {mapping_name}: [{name}] delimiter = \"{shown}\"")
+    return ""
+
+
+def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem], table_mapping: TableMapping | None = None,
+                mapping_name: str = "churnguard.toml") -> pd.DataFrame:
     """Type every contract column of one table, collecting the hard problems."""
     schema = TABLES[name]
+    formats = table_mapping.formats if table_mapping is not None else {}
     # A shallow copy: assigning typed columns never touches the caller's frame.
     frame = raw.copy(deep=False)
     for col in schema.columns:
         if col.name not in frame.columns:
             frame[col.name] = _empty_column(col, len(frame), frame.index)
             continue
-        s = frame[col.name]
+        # Dictionary codes and blank text read as a CSV reader reads them (churnguard.values).
+        s = decoded(frame[col.name])
         failed = None
         if col.kind == ID:
-            frame[col.name] = _to_id(s)
+            frame[col.name] = blank_as_missing(_to_id(s))
         elif col.kind == TEXT:
-            frame[col.name] = _to_text(s)
+            frame[col.name] = blank_as_missing(_to_text(s))
             if col.choices is not None:
                 words = frame[col.name].str.strip().str.lower()
                 bad = (words.notna() & ~words.isin(col.choices)).to_numpy(dtype=bool)
@@ -549,10 +623,16 @@ def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataF
                     errors.append(Problem(name, col.name, check, int(bad.sum()), _examples(s, bad)))
                 frame[col.name] = words
         else:
-            typed, failed = _TYPERS[col.kind](s)
+            fmt = formats.get(col.name)
+            typed, failed = _to_timestamp(s, fmt) if col.kind == TIMESTAMP else _TYPERS[col.kind](s)
             if failed.any():
+                hint = ""
+                if col.kind == TIMESTAMP:
+                    head = np.flatnonzero(failed)[:_EXAMPLE_HEAD]
+                    hint = _date_hint(name, col.name, s.iloc[head], fmt, mapping_name)
                 errors.append(
-                    Problem(name, col.name, _PARSE_CHECK[col.kind], int(failed.sum()), _examples(s, failed))
+                    Problem(name, col.name, _PARSE_CHECK[col.kind], int(failed.sum()), _examples(s, failed),
+                            hint=hint)
                 )
             if col.default is not None:
                 typed = typed.fillna(col.default)
@@ -572,7 +652,7 @@ def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataF
                 errors.append(Problem(name, col.name, check, int(bad.sum()), _examples(values, bad)))
     if name == "customers":
         for extra in frame.columns.difference(schema.names, sort=False):
-            frame[extra] = _to_static(frame[extra])
+            frame[extra] = _to_static(decoded(frame[extra]))
     if schema.unique is not None:
         key = frame[schema.unique]
         dup = key.duplicated(keep=False).to_numpy() & key.notna().to_numpy()
@@ -757,7 +837,8 @@ def _utc_naive(ts: pd.Timestamp | str | None) -> pd.Timestamp:
 
 
 def validate_tables(
-    raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = None, drop_duplicates: bool = False
+    raw: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = None, drop_duplicates: bool = False,
+    mapping: Mapping | None = None,
 ) -> ValidationResult:
     """Type and check raw tables against the contract.
 
@@ -773,6 +854,10 @@ def validate_tables(
         Event rows that repeat an earlier row exactly are always counted in a
         warning; with True they are also dropped (a double export), else kept
         (two identical purchases can be real).
+    mapping : Mapping, optional
+        The data directory's mapping (`churnguard.mapping`): its date formats type the
+        date columns it names, and its file name is the one hints cite. The frames'
+        columns are taken as named (`load_data` applies a mapping's renames).
 
     Returns
     -------
@@ -812,6 +897,7 @@ def validate_tables(
       customers.customer_id: 2 rows fail unique, e.g. ['a']
     """
     now = _utc_naive(now)
+    mapping = mapping if mapping is not None else Mapping(None)
     errors: list[Problem] = []
     warnings: list[Problem] = []
     if "customers" not in raw:
@@ -831,11 +917,12 @@ def validate_tables(
         missing = [c for c in schema.required if c not in frame.columns]
         for column in missing:
             errors.append(
-                Problem(name, column, "required_column", len(frame), tuple(map(str, frame.columns[:N_EXAMPLES])))
+                Problem(name, column, "required_column", len(frame), tuple(map(str, frame.columns[:N_EXAMPLES])),
+                        hint=_missing_column_hint(name, column, frame.columns, mapping.name))
             )
         if missing:
             continue
-        typed[name] = _type_table(name, frame, errors)
+        typed[name] = _type_table(name, frame, errors, mapping.of(name), mapping.name)
     if errors:
         raise ValidationError(errors)
     found = {name: tuple(map(str, raw[name].columns)) for name in typed}
@@ -843,11 +930,44 @@ def validate_tables(
     return ValidationResult(tables, warnings, found_columns={n: c for n, c in found.items() if n in tables})
 
 
-def table_files(data_dir: Path | str, tables: Iterable[str] | None = None) -> tuple[dict[str, Path], list[Problem]]:
+def check_mapping(mapping: Mapping) -> None:
+    """Refuse a mapping that names a table, a column or a date column the contract does not have.
+
+    ``customers`` may map and fill any column: its extra columns are static attributes.
+
+    Examples
+    --------
+    >>> from churnguard.mapping import TableMapping
+    >>> check_mapping(Mapping(None, {"usage": TableMapping("usage", columns={"ts": "Zeit"})}))
+    Traceback (most recent call last):
+    ...
+    churnguard.mapping.MappingError: churnguard.toml: [usage] ts = "Zeit": ts is not a usage column (customer_id, timestamp, event, asset_id, value)
+    """
+    for name, table in mapping.tables.items():
+        if name not in TABLES:
+            raise MappingError(f"{mapping.name}: [{name}]: not a contract table; the tables are {', '.join(TABLES)}")
+        schema = TABLES[name]
+        if name != "customers":
+            for section, values in (("", table.columns), (".constants", table.constants)):
+                for column, value in values.items():
+                    if column not in schema.names:
+                        raise MappingError(f"{mapping.name}: [{name}{section}] {column} = \"{value}\": {column} is not "
+                                           f"a {name} column ({', '.join(schema.names)})")
+        dates = schema.kind_columns(TIMESTAMP)
+        for column, fmt in table.formats.items():
+            if column not in dates:
+                raise MappingError(f"{mapping.name}: [{name}.formats] {column} = \"{fmt}\": {column} is not a date "
+                                   f"column of {name} ({', '.join(dates) or 'it has none'})")
+
+
+def table_files(data_dir: Path | str, tables: Iterable[str] | None = None, *,
+                mapping: Mapping | Path | str | None = None) -> tuple[dict[str, Path], list[Problem]]:
     """Each contract table's file in `data_dir` (``customers`` always), and the problems finding them.
 
     A table present as both CSV and Parquet, and a missing customers table, are problems;
     other tables are optional. The caller raises once, with every problem it found.
+    A table's ``file`` in the mapping (`churnguard.mapping.mapping_for`) names its file;
+    one that is not there is a `MappingError`.
 
     Examples
     --------
@@ -859,6 +979,8 @@ def table_files(data_dir: Path | str, tables: Iterable[str] | None = None) -> tu
     (['purchases'], ['table_present'])
     """
     data_dir = Path(data_dir)
+    mapping = mapping_for(data_dir, mapping)
+    check_mapping(mapping)
     wanted = list(TABLES) if tables is None else ["customers", *tables]
     if unknown := sorted(set(wanted) - TABLES.keys()):
         raise ValueError(f"unknown tables {unknown}; contract tables are {list(TABLES)}")
@@ -866,6 +988,12 @@ def table_files(data_dir: Path | str, tables: Iterable[str] | None = None) -> tu
     errors: list[Problem] = []
     for name in TABLES:
         if name not in wanted:
+            continue
+        if (file := mapping.of(name).file) is not None:
+            path = data_dir / file
+            if not path.is_file():
+                raise MappingError(f"{mapping.name}: [{name}] file = \"{file}\": no such file in {data_dir}")
+            paths[name] = path
             continue
         try:
             path = table_path(data_dir, name)
@@ -880,12 +1008,70 @@ def table_files(data_dir: Path | str, tables: Iterable[str] | None = None) -> tu
     return paths, errors
 
 
+def read_options(name: str, path: Path, mapping: Mapping) -> tuple[CsvOptions | None, list[Problem]]:
+    """How to read table `name`'s file (None for Parquet), and the warning when its delimiter was detected.
+
+    Both readers of the contract (`load_data` and `churnguard.relations.load_relations`)
+    read a file by these options, so a CSV reads the same on either path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "customers.csv"
+    >>> _ = p.write_text("customer_id;segment\\n1;smb\\n")
+    >>> options, warnings = read_options("customers", p, Mapping(None))
+    >>> options.delimiter, [str(w) for w in warnings]
+    (';', ['customers.*: 0 rows fail comma_separated (read as \\';\\'-separated; say so in churnguard.toml: [customers] delimiter = ";"), e.g. [\\'customers.csv\\']'])
+    """
+    if path.suffix.lower() not in TEXT_SUFFIXES:
+        return None, []
+    options = csv_options(path, mapping.of(name))
+    if not options.detected:
+        return options, []
+    shown = "\\t" if options.delimiter == "\t" else options.delimiter
+    check = (f"comma_separated (read as {delimiter_name(options.delimiter)}-separated; say so in {mapping.name}: "
+             f"[{name}] delimiter = \"{shown}\")")
+    return options, [Problem(name, "*", check, 0, (path.name,), "warning")]
+
+
+def read_table(name: str, path: Path, mapping: Mapping) -> tuple[pd.DataFrame, list[Problem]]:
+    """Table `name` as its file holds it, with the mapping's column names and constants, and read warnings.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from churnguard.mapping import TableMapping
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "Kunden.csv"
+    >>> _ = p.write_text("CustomerID,segment\\n007,smb\\n")
+    >>> m = Mapping(None, {"customers": TableMapping("customers", columns={"customer_id": "CustomerID"})})
+    >>> read_table("customers", p, m)[0].columns.tolist()
+    ['customer_id', 'segment']
+    """
+    options, warnings = read_options(name, path, mapping)
+    if options is None:
+        frame = read_raw_table(path)
+    else:
+        frame = read_raw_table(path, delimiter=options.delimiter, encoding=options.encoding)
+    table = mapping.of(name)
+    if table.columns or table.constants:
+        frame = apply_to_frame(frame, column_plan(table, list(map(str, frame.columns)), path.name, mapping.name))
+    return frame, warnings
+
+
+def _encoding_hint(name: str, exc: BaseException, mapping: Mapping) -> str:
+    if not isinstance(exc, UnicodeDecodeError):
+        return ""
+    return (f"the file is not {mapping.of(name).encoding or 'utf-8'}; declare its encoding in {mapping.name}: "
+            f"[{name}] encoding = \"cp1252\" (or \"latin-1\", ...)")
+
+
 def load_data(
     data_dir: Path | str,
     *,
     now: pd.Timestamp | None = None,
     tables: Iterable[str] | None = None,
     drop_duplicates: bool = False,
+    mapping: Mapping | Path | str | None = None,
 ) -> ValidationResult:
     """Read the contract tables in `data_dir` and validate them.
 
@@ -904,12 +1090,17 @@ def load_data(
         table is checked against it). Default: every contract table present.
     drop_duplicates : bool, default=False
         See `validate_tables`.
+    mapping : Mapping or path, optional
+        How the files map onto the contract (`churnguard.mapping`). Default: the
+        directory's ``churnguard.toml`` if there is one, else the contract's names.
 
     Raises
     ------
     ValidationError
         On any hard problem, including a missing customers table, a table
         present as both CSV and Parquet, or a file that cannot be read.
+    MappingError
+        When the mapping cannot be used (unknown table or column, bad format string).
 
     Examples
     --------
@@ -920,22 +1111,30 @@ def load_data(
     >>> result.tables["customers"]["customer_id"].tolist(), result.sources["customers"].name
     (['007'], 'customers.csv')
     """
-    paths, errors = table_files(data_dir, tables)
+    mapping = mapping_for(data_dir, mapping)
+    paths, errors = table_files(data_dir, tables, mapping=mapping)
     raw: dict[str, pd.DataFrame] = {}
     sources: dict[str, Path] = {}
+    read_warnings: list[Problem] = []
     for name, path in paths.items():
         try:
-            raw[name] = read_raw_table(path)
+            raw[name], found = read_table(name, path, mapping)
+            read_warnings += found
         except pd.errors.EmptyDataError:  # a CSV without even a header row
             raw[name] = pd.DataFrame()
+        except MappingError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a bad input, reported as such
-            errors.append(Problem(name, "*", "readable", 0, (f"{path.name}: {exc}",)))
+            errors.append(Problem(name, "*", "readable", 0, (f"{path.name}: {exc}",),
+                                  hint=_encoding_hint(name, exc, mapping)))
             continue
         sources[name] = path
     if errors:
         raise ValidationError(errors)
-    result = validate_tables(raw, now=now, drop_duplicates=drop_duplicates)
+    result = validate_tables(raw, now=now, drop_duplicates=drop_duplicates, mapping=mapping)
+    result.warnings[:0] = read_warnings
     result.sources = {name: path for name, path in sources.items() if name in result.tables}
+    result.mapping = mapping if mapping.tables else None
     return result
 
 
@@ -991,8 +1190,12 @@ __all__ = [
     "ValidationResult",
     "GROUPS",
     "example_value",
+    "check_mapping",
+    "fitting_date_formats",
     "key_label",
     "load_data",
+    "read_options",
+    "read_table",
     "summarize",
     "table_files",
     "validate_tables",
