@@ -39,10 +39,13 @@ def place(tmp_path_factory) -> Path:
     shutil.copy(world / "customers.parquet", doubled)
     purchases = pd.read_parquet(world / "purchases.parquet")
     pd.concat([purchases, purchases.head(25)]).to_parquet(doubled / "purchases.parquet")
+    campaigns = root / "campaigns"
+    assert main(["generate", "--customers", "300", "--seed", "3", "--out", str(campaigns), "--campaigns",
+                 "--quiet"]) == EXIT_OK
     contacted_control = root / "contacted_control"
     contacted_control.mkdir()
-    shutil.copy(world / "customers.parquet", contacted_control)
-    log = pd.read_parquet(world / "outreach_log.parquet")
+    shutil.copy(campaigns / "customers.parquet", contacted_control)
+    log = pd.read_parquet(campaigns / "outreach_log.parquet")
     control = log.index[log["group"] == "control"][:3]
     log.loc[control, "contacted_at"] = log.loc[control, "list_date"] + pd.Timedelta(hours=10)
     log.to_parquet(contacted_control / "outreach_log.parquet")
@@ -216,9 +219,9 @@ def test_duplicate_rows_are_counted_and_dropped_on_request(place, capsys):
 
 
 def test_validate_reports_the_generated_outreach_log(place, capsys):
-    assert main(["validate", "--data", str(place / "world")]) == EXIT_OK
+    assert main(["validate", "--data", str(place / "campaigns")]) == EXIT_OK
     out = capsys.readouterr().out
-    n = len(pd.read_parquet(place / "world" / "outreach_log.parquet"))
+    n = len(pd.read_parquet(place / "campaigns" / "outreach_log.parquet"))
     assert f"outreach_log: {n:,} rows, 7 columns in the input (+1 optional added empty: offer_cost), list_date" in out
 
 

@@ -41,7 +41,7 @@ NOW = pd.Timestamp("2026-11-02")
 @pytest.fixture(scope="module", params=["csv", "parquet"])
 def world(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"world_{request.param}")
-    generate_world_files(out, 250, seed=5, fmt=request.param)
+    generate_world_files(out, 250, seed=5, fmt=request.param, campaigns=True)
     return out
 
 

@@ -335,17 +335,20 @@ def cli():
     "--workers", type=click.IntRange(min=1), default=None,
     help="Processes simulating blocks side by side [default: one per core]; the files do not depend on it.",
 )  # fmt: skip
+@click.option("--campaigns/--no-campaigns", default=False, show_default=True,
+              help="Also simulate past retention-call campaigns: outreach_log and their uplift_truth.")
 @quiet_option
 @_handle_errors
 def generate(
-    n_customers: int, seed: int, out: Path, fmt: str, block_size: int | None, workers: int | None, quiet: bool
+    n_customers: int, seed: int, out: Path, fmt: str, block_size: int | None, workers: int | None,
+    campaigns: bool, quiet: bool
 ) -> int:
     """Generate a synthetic customer world, including the ground-truth `truth` table."""
     from churnguard.synthetic import SHARD_SIZE, generate_world_files
 
     written = generate_world_files(
         out, n_customers, seed=seed, fmt=fmt, progress=not quiet,
-        block_size=block_size or SHARD_SIZE, workers=workers,
+        block_size=block_size or SHARD_SIZE, workers=workers, campaigns=campaigns,
     )  # fmt: skip
     for name, table in written.items():
         _echo(quiet, f"{name:>15}: {table.rows:>12,} rows -> {table.path}")

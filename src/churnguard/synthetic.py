@@ -2,10 +2,10 @@
 
 `generate_world` simulates a business that sells, supports and services
 products over about two years, writes every table of the data contract
-(customers, interactions, purchases, assets, service_events, usage, and the
-``outreach_log`` of its past retention campaigns) and a ``truth`` table of the
-latent hazards behind it (with ``uplift_truth``, each campaign customer's true
-effect of a call), so that a model trained on the
+(customers, interactions, purchases, assets, service_events, usage and, with
+``campaigns=True``, the ``outreach_log`` of its past retention campaigns) and a
+``truth`` table of the latent hazards behind it (and ``uplift_truth``, each
+campaign customer's true effect of a call), so that a model trained on the
 generated data can be measured against the best score any model could reach.
 `write_world` writes the tables as ``NAME.parquet`` (or ``.csv``).
 
@@ -105,7 +105,8 @@ decline and the asset load are exact functions of the event times.
 
 Past campaigns (issue 19)
 -------------------------
-With ``campaigns=True`` (the default) the business ran retention-call lists:
+With ``campaigns=True`` (off by default, see `generate_world`) the business
+ran retention-call lists:
 on every third first of the month in the second half of the window whose
 90-day outcome window ends by ``end`` (on the default window 2025-11-01,
 2026-02-01, 2026-05-01 and 2026-08-01). Each is decided per customer, never
@@ -1216,7 +1217,7 @@ def _campaign_frames(world: _World, start_us: int, customer_ids: _IdMaker, text)
     contacted_at[~contacted] = np.datetime64("NaT")
     action = _strings(text([CAMPAIGN_ACTION]), np.zeros(n, np.int64))
     group = _strings(text(("treatment", "control")), control.astype(np.int64))
-    treated = np.where(control, -1, 0)
+    by_phone = np.where(control, -1, 0)  # code of "phone", or missing for control
     yield "outreach_log", pd.DataFrame(
         {
             "customer_id": customer_ids(who),
@@ -1224,7 +1225,7 @@ def _campaign_frames(world: _World, start_us: int, customer_ids: _IdMaker, text)
             "action": action,
             "group": group,
             "contacted_at": contacted_at,
-            "channel": _strings(text(["phone"]), treated),
+            "channel": _strings(text(["phone"]), by_phone),
             "outcome": _strings(text(("reached", "no_answer")), np.where(control, -1, (~contacted).astype(np.int64))),
         }
     )
@@ -1415,7 +1416,7 @@ def generate_world(
     end: str | pd.Timestamp = "2026-11-01",
     years: float = 2.0,
     progress: bool = False,
-    campaigns: bool = True,
+    campaigns: bool = False,
     shard_size: int = SHARD_SIZE,
     workers: int | None = 1,
 ) -> dict[str, pd.DataFrame]:
@@ -1439,10 +1440,13 @@ def generate_world(
         Length of the window; every event lies in ``[end - years, end)``.
     progress : bool, default=False
         Show a progress bar over the simulated customers on stderr.
-    campaigns : bool, default=True
+    campaigns : bool, default=False
         Run the past retention-call campaigns (see the module docstring) and
-        return their ``outreach_log`` and ``uplift_truth``; False gives the world
-        without them, draw for draw as the same shards without campaigns.
+        return their ``outreach_log`` and ``uplift_truth``. Off by default: the
+        calls change who churns after each list, which no feature sees, and the
+        churn model's share of the oracle falls (91.2 % -> 85.4 % on 5,000
+        customers, seed 1); without them the world is draw for draw the same shards without campaigns.
+
     shard_size : int, default=SHARD_SIZE
         Customers per random stream. Part of the world's definition: another
         shard size is another world.
@@ -1462,9 +1466,8 @@ def generate_world(
     Examples
     --------
     >>> world = generate_world(300, seed=7, end="2025-01-01", years=1.5)
-    >>> sorted(world)  # doctest: +NORMALIZE_WHITESPACE
-    ['assets', 'customers', 'interactions', 'outreach_log', 'purchases', 'service_events', 'truth',
-     'uplift_truth', 'usage']
+    >>> sorted(world)
+    ['assets', 'customers', 'interactions', 'purchases', 'service_events', 'truth', 'usage']
     >>> world["customers"]["customer_id"].iloc[0]
     '0000001'
     >>> bool(world["interactions"]["timestamp"].max() < pd.Timestamp("2025-01-01"))
@@ -1472,12 +1475,12 @@ def generate_world(
     >>> truth = world["truth"]
     >>> bool(truth["churn_probability"].between(0, 1).all())
     True
-    >>> log = world["outreach_log"]
+    >>> with_campaigns = generate_world(300, seed=7, end="2025-01-01", years=1.5, campaigns=True)
+    >>> sorted(set(with_campaigns) - set(world))
+    ['outreach_log', 'uplift_truth']
+    >>> log = with_campaigns["outreach_log"]
     >>> sorted(log["group"].unique()), bool(log.loc[log["group"] == "control", "contacted_at"].isna().all())
     (['control', 'treatment'], True)
-    >>> sorted(generate_world(300, seed=7, end="2025-01-01", years=1.5, campaigns=False)) == sorted(
-    ...     set(world) - {"outreach_log", "uplift_truth"})
-    True
     """
     plan = _plan(n_customers, seed, end, years, shard_size, campaigns)
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in plan.table_names}
@@ -1503,7 +1506,7 @@ def generate_world_files(
     end: str | pd.Timestamp = "2026-11-01",
     years: float = 2.0,
     progress: bool = False,
-    campaigns: bool = True,
+    campaigns: bool = False,
     shard_size: int = SHARD_SIZE,
     block_size: int = SHARD_SIZE,
     workers: int | None = None,
