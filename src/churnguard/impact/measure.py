@@ -218,6 +218,9 @@ def _row(frame: pd.DataFrame, *, confidence: float, min_group: int, provisional:
             why = f"{n_t:,} treated and {n_c:,} control customers; each group needs at least {min_group}"
         if needed is None:
             how = "the two rates are equal: no group size would show a difference"
+        elif excludes_zero:
+            how = (f"about {needed:,} more customers in the same split ({n_t + n_c + needed:,} in all) would "
+                   f"bring each group to {min_group}")
         else:
             how = (f"about {needed:,} more customers in the same split ({n_t + n_c + needed:,} in all) would "
                    f"make it exclude zero if the observed rates held")
