@@ -30,7 +30,7 @@ def data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
-    return _write(_world(n_treatment=40, n_control=8, p_treatment=0.2, p_control=0.4, seed=12),
+    return _write(_world(n_treatment=40, n_control=8, p_treatment=0.2, p_control=0.4, seed=13),
                   tmp_path_factory.mktemp("impact") / "small")
 
 
@@ -130,7 +130,7 @@ def test_impact_page_in_headless_chromium_shows_each_campaign_and_fits_a_phone(d
     assert cells[0] == "2026-01-05" and cells[1] == "retention call"
     assert cells[8].startswith(f"{rows.loc[0, 'saved']:,.1f} (")
     # The segment rows are folded away until asked for.
-    assert browser.evaluate("document.querySelector('#impact-segments').offsetParent === null")
+    assert not browser.evaluate("document.querySelector('#impact-segments').checkVisibility()")
     browser.evaluate("document.querySelector('#impact details summary').click()")
     assert browser.evaluate("document.querySelectorAll('#impact-segments tr[data-status]').length") == 2
     browser.set_viewport(390, 844, mobile=True)
@@ -139,3 +139,18 @@ def test_impact_page_in_headless_chromium_shows_each_campaign_and_fits_a_phone(d
         assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     finally:
         browser.set_viewport(1280, 900)
+
+
+def test_a_small_generated_world_exits_3_naming_each_campaign_and_how_many_more_it_needs(tmp_path, capsys):
+    world = tmp_path / "world"
+    assert run("generate", "--customers", 1500, "--seed", 2, "--out", world, "--quiet") == EXIT_OK
+    out = tmp_path / "impact.parquet"
+    code = run("impact", "--data", world, "--out", out, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--quiet")
+    rows = pd.read_parquet(out)
+    campaigns = rows[rows["segment"] == "all"]
+    err = capsys.readouterr().err
+    assert code == EXIT_NOTHING_TO_DO and (campaigns["status"] == "too_small").all()
+    for row in campaigns.itertuples():
+        assert f"{row.list_date.date()} retention_call: too small:" in err
+    assert "more customers in the same split" in err
+    assert set(rows["segment"]) > {"all"}  # customers.segment gives rows of its own
