@@ -34,6 +34,15 @@ def _range(value, low, high, *, points: bool = False, money=None) -> str:
     return f"{value:,.1f} ({low:,.1f} .. {high:,.1f})"
 
 
+def _note(row) -> str:
+    """What a campaign not measured would need, in a few words (the full reason is the cell's title)."""
+    if row.status == "measured" or pd.isna(row.reason):
+        return ""
+    if row.status == "too_small" and pd.notna(row.more_needed) and row.more_needed > 0:
+        return f"about {int(row.more_needed):,} more customers needed"
+    return row.reason
+
+
 def _rows(frame: pd.DataFrame, money) -> list[dict]:
     out = []
     for row in frame.itertuples(index=False):
@@ -41,7 +50,8 @@ def _rows(frame: pd.DataFrame, money) -> list[dict]:
             "list_date": str(pd.Timestamp(row.list_date).date()), "action": str(row.action).replace("_", " "),
             "segment": row.segment, "outcome": row.outcome, "status": row.status,
             "status_text": _STATUS_TEXT.get(row.status, row.status),
-            "reason": "" if row.status == "measured" or pd.isna(row.reason) else row.reason,
+            "reason": "" if pd.isna(row.reason) else row.reason,
+            "note": _note(row),
             "n_treatment": f"{row.n_treatment:,}", "n_control": f"{row.n_control:,}",
             "treatment_rate": _rate(row.treatment_rate), "control_rate": _rate(row.control_rate),
             "difference": _range(row.difference, row.difference_low, row.difference_high, points=True),
