@@ -32,7 +32,7 @@ A row's ``status``:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -97,7 +97,6 @@ class ImpactResult:
     min_group: int = 30
     method: str = METHOD
     currency: str = "€"
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def campaigns(self) -> pd.DataFrame:
@@ -150,8 +149,6 @@ def _log(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if log is None:
         raise NothingToMeasure("no outreach_log table in the data (outreach_log.csv or .parquet: who was on "
                                "which list, in treatment or control): no campaign to measure")
-    if hasattr(log, "to_pandas"):  # a table kept in DuckDB over the files
-        log = log.to_pandas()
     if not len(log):
         raise NothingToMeasure("the outreach_log table is empty: no campaign to measure")
     out = pd.DataFrame({
@@ -317,8 +314,7 @@ def measure_impact(
         frame["stake"] = (value.reindex(frame["customer_id"]).fillna(rules.default_value).to_numpy()
                           if task == "churn" else rules.maintenance_cost)
         frame["cost"] = _contact_costs(frame, action, rules)
-        frame["segment"] = segment.reindex(frame["customer_id"]).fillna("(none)").to_numpy() if segment is not None \
-            else ALL
+        frame["segment"] = ALL if segment is None else segment.reindex(frame["customer_id"]).fillna("(none)").to_numpy()
         excluded = frame["event"].isna()
         closes = when + pd.Timedelta(days=horizon)
         provisional = None
@@ -326,10 +322,7 @@ def measure_impact(
             seen = max((end - when).days, 0)
             provisional = (f"the {horizon}-day horizon ends {closes.date()} but the data ends {end.date()}: "
                            f"{seen} of {horizon} days seen")
-        if task == "maintenance":
-            outcome = "repair or failure"
-        else:
-            outcome = f"{churn_definition(tables, spec.label)} churn"
+        outcome = "repair or failure" if task == "maintenance" else f"{churn_definition(tables, spec.label)} churn"
         parts = [(ALL, frame)]
         if segment is not None:
             parts += list(frame.groupby("segment", sort=True))

@@ -90,13 +90,12 @@ def impact_section(result: ImpactResult) -> str:
     campaigns = frame[frame["segment"] == ALL]
     segments = frame[frame["segment"] != ALL]
     measured = campaigns[campaigns["status"] == "measured"]
-    tasks = set(frame["outcome"].dropna())
-    outcomes = " / ".join(["churned" if "churn" in t else "needed a repair" for t in sorted(tasks)]) or "churned"
+    outcomes = sorted({"churned" if "churn" in str(t) else "needed a repair" for t in frame["outcome"].dropna()})
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = env.from_string(resources.files("churnguard").joinpath("templates/impact.html").read_text())
     return template.render(
         horizons=" / ".join(str(h) for h in sorted(set(frame["horizon_days"].dropna().astype(int)))) or "90",
-        outcomes=" / ".join(dict.fromkeys(outcomes.split(" / "))),
+        outcomes=" / ".join(outcomes) or "churned",
         pct=f"{result.confidence:.0%}", method=result.method, min_group=result.min_group,
         n_measured=len(measured), n_too_small=int((campaigns["status"] == "too_small").sum()),
         n_provisional=int((campaigns["status"] == "provisional").sum()),
