@@ -51,6 +51,22 @@ def test_event_tables_stay_in_duckdb_and_customers_in_pandas(world):
     assert all(isinstance(t, SqlTable) for n, t in tables.items() if n != "customers")
 
 
+def test_the_generated_outreach_log_is_checked_in_duckdb_and_kept_there(world):
+    tables = load_relations(world, now=NOW).tables
+    assert isinstance(tables["outreach_log"], SqlTable)
+    log = tables["outreach_log"].to_pandas()
+    assert set(log["group"]) == {"treatment", "control"} and len(log) > 0
+
+
+@pytest.mark.parametrize("loader", [load_data, load_relations])
+def test_an_outreach_log_changes_no_feature(world, loader):
+    tables = loader(world, now=NOW).tables
+    without = {name: table for name, table in tables.items() if name != "outreach_log"}
+    assert len(without) == len(tables) - 1
+    pd.testing.assert_frame_equal(build_features(tables, "2026-09-01"), build_features(without, "2026-09-01"),
+                                  check_exact=True)
+
+
 def test_relations_warn_and_keep_rows_exactly_as_the_pandas_path(world):
     frames, relations = load_data(world, now=NOW), load_relations(world, now=NOW)
     assert [str(w) for w in relations.warnings] == [str(w) for w in frames.warnings]
