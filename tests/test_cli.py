@@ -29,12 +29,12 @@ def world(tmp_path_factory) -> Path:
 def test_help_lists_every_command_of_the_contract(capsys):
     assert run("--help") == EXIT_OK
     text = capsys.readouterr().out
-    for command in ("generate", "validate", "features", "train", "score", "demo"):
+    for command in ("generate", "validate", "features", "train", "score", "impact", "demo"):
         assert command in text
 
 
 def test_every_command_accepts_quiet(capsys):
-    for command in ("generate", "validate", "features", "train", "score", "demo"):
+    for command in ("generate", "validate", "features", "train", "score", "impact", "demo"):
         run(command, "--help")
         assert "--quiet" in capsys.readouterr().out
 

@@ -323,3 +323,11 @@ def test_demo_report_fits_a_phone_screen(demo_run, browser):
         assert width <= 400, width
     finally:
         browser.set_viewport(1280, 900)
+
+
+def test_demo_measures_the_worlds_past_campaigns_beside_the_list(demo):
+    out, paths = demo
+    rows = pd.read_csv(paths["impact"])
+    assert (rows["segment"] == "all").sum() >= 1
+    assert set(rows["status"]) <= {"measured", "too_small", "provisional"}
+    assert '<section id="impact">' in paths["report"].read_text()

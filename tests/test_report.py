@@ -148,3 +148,15 @@ def test_report_failure_leaves_no_file(scored_run, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(result, tmp_path / "report.html", models={"churn": model})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_given_an_impact_result_shows_the_impact_section_after_the_summary(scored_run, tmp_path):
+    from churnguard.impact import measure_impact
+    from test_impact import _world
+
+    result, model = scored_run
+    impact = measure_impact(_world(seed=21))
+    html = write_report(result, tmp_path / "r.html", models={"churn": model}, impact=impact).read_text()
+    assert html.index("<h2>Summary</h2>") < html.index('<section id="impact">') < html.index("Score distributions")
+    assert f"{impact.campaigns.loc[0, 'saved']:,.1f} (" in html
+    assert 'id="impact"' not in write_report(result, tmp_path / "plain.html", models={"churn": model}).read_text()

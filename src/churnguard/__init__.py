@@ -28,6 +28,8 @@ _SOURCES: dict[str, str] = {
     "build_features": "churnguard.features",
     "feature_catalogue": "churnguard.features",
     "population": "churnguard.features",
+    "ImpactResult": "churnguard.impact",
+    "measure_impact": "churnguard.impact",
     "read_raw_table": "churnguard.io",
     "write_table": "churnguard.io",
     "label_cutoffs": "churnguard.labels",
@@ -62,6 +64,7 @@ _SOURCES: dict[str, str] = {
 __all__ = [
     "ChurnModel",
     "FeatureSet",
+    "ImpactResult",
     "Mapping",
     "MappingError",
     "ModelSpec",
@@ -88,6 +91,7 @@ __all__ = [
     "load_outreach_rules",
     "load_task_model",
     "make_labels",
+    "measure_impact",
     "population",
     "population_stability_index",
     "read_raw_table",
@@ -129,6 +133,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     )
     from churnguard.drift import population_stability_index  # noqa: F401
     from churnguard.features import build_features, feature_catalogue, population  # noqa: F401
+    from churnguard.impact import ImpactResult, measure_impact  # noqa: F401
     from churnguard.io import read_raw_table, write_table  # noqa: F401
     from churnguard.labels import label_cutoffs, make_labels, training_set  # noqa: F401
     from churnguard.mapping import Mapping, MappingError, load_mapping  # noqa: F401

@@ -611,6 +611,73 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
 
 
 @cli.command()
+@data_option
+@click.option("--list-date", "list_date", type=IsoDate(),
+              help="Measure only the lists of this date (YYYY-MM-DD); default every list in outreach_log.")
+@click.option("--out", required=True, help="Impact rows (.csv or .parquet): per list date, action and segment.")
+@click.option("--horizon", "horizon", type=click.IntRange(min=1),
+              help="Outcome window in days after the list date (default: the task's model spec, 90).")
+@click.option("--min-group", "min_group", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Fewest customers per group (treatment and control) for a campaign to count as measured.")
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Outreach rules TOML (contact costs per channel, default value, maintenance cost).")
+@click.option("--report", "report", default=None, help="Also write the impact section as an HTML page here.")
+@tracking_option
+@quiet_option
+@_handle_errors
+def impact(data, list_date, out, horizon, min_group, rules, report, tracking_uri, quiet) -> int:
+    """What past outreach saved: treatment against control, with intervals (exit 3 when too small to tell)."""
+    check_output_file(out)
+    if report is not None:
+        check_output_file(report, option="--report", suffixes=(".html",))
+    from churnguard.config import load_outreach_rules
+
+    outreach_rules = _config("--rules", load_outreach_rules, rules)
+    loaded, messages = _load(data, quiet)
+    _input_warnings(messages, strict=False)
+    from churnguard.impact import NothingToMeasure, measure_impact
+
+    try:
+        result = measure_impact(loaded.tables, list_date=list_date, rules=outreach_rules, horizon_days=horizon,
+                                min_group=min_group)
+    except NothingToMeasure as err:
+        click.echo(f"error: nothing to do: {err} (in {data})", err=True)
+        return EXIT_NOTHING_TO_DO
+    from mlflow.exceptions import MlflowException
+
+    from churnguard.impact import log_impact_run, write_impact_report
+    from churnguard.io import write_table
+
+    # The run first: a tracking store that cannot be written is refused before any file appears.
+    try:
+        with _quiet_mlflow(quiet):
+            run_id = log_impact_run(result, tracking_uri=tracking_uri)
+    except MlflowException as err:
+        raise BadInput(f"--tracking-uri {tracking_uri or 'default'}: cannot log the impact run: "
+                       f"{_first_line(err)}") from None
+    if report is not None:
+        write_impact_report(result, report)
+    try:
+        write_table(result.rows, out)
+    except BaseException:
+        if report is not None:
+            Path(report).unlink(missing_ok=True)
+        raise
+    for line in result.summary_lines():
+        _echo(quiet, line)
+    _echo(quiet, f"{len(result.rows):,} rows -> {out}" + (f"; report -> {report}" if report else "")
+          + f"; MLflow run {run_id}")
+    refusals = result.refusals()
+    if result.n_measured == 0:
+        click.echo("error: no campaign could be measured (the rows are written):\n  " + "\n  ".join(refusals),
+                   err=True)
+        return EXIT_NOTHING_TO_DO
+    for line in refusals:
+        _warn(line)
+    return EXIT_OK
+
+
+@cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
 @click.option("--customers", "n_customers", type=click.IntRange(min=500), default=None, help="World size.")
 @click.option("--seed", type=int, default=1, show_default=True)

@@ -51,7 +51,9 @@ def run_demo(
     Returns
     -------
     dict of str -> Path
-        ``data``, ``tracking``, ``outreach``, ``suppressed``, ``report``.
+        ``data``, ``tracking``, ``outreach``, ``suppressed``, ``report``; and ``impact``
+        (what past campaigns saved, :func:`churnguard.impact.measure_impact`) when the
+        world has an ``outreach_log``, whose section the report then includes.
 
     Examples
     --------
@@ -112,12 +114,32 @@ def run_demo(
     say(f"scoring as of {as_of.date()} with {', '.join(models)}")
     result = score(tables, as_of, models, rules=load_outreach_rules(), progress=not quiet)
     outreach, suppressed = write_outreach(result, out_dir / "outreach.csv")
-    report = write_report(result, out_dir / "report.html", models=models)
+    impact = _impact(tables, out_dir, tracking_uri, say)
+    report = write_report(result, out_dir / "report.html", models=models,
+                          impact=impact[1] if impact is not None else None)
     say(f"{len(result.outreach):,} customers ranked, {len(result.suppressed):,} suppressed")
-    return {
+    paths = {
         "data": data_dir,
         "tracking": Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else tracking_uri,
         "outreach": outreach,
         "suppressed": suppressed,
         "report": report,
     }
+    if impact is not None:
+        paths["impact"] = impact[0]
+    return paths
+
+
+def _impact(tables, out_dir: Path, tracking_uri: str, say):
+    """What the world's past campaigns saved (``impact.csv`` and an MLflow run), or None without an outreach_log."""
+    from churnguard.impact import NothingToMeasure, log_impact_run, measure_impact
+    from churnguard.io import write_table
+
+    try:
+        impact = measure_impact(tables)
+    except NothingToMeasure:
+        return None
+    path = write_table(impact.rows, out_dir / "impact.csv")
+    log_impact_run(impact, tracking_uri=tracking_uri)
+    say(f"{impact.n_measured} of {len(impact.campaigns)} past campaigns measured against their control group")
+    return path, impact

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from churnguard.drift import MAJOR, MODERATE, drift_table, grows_with_time
+from churnguard.impact import impact_section
 from churnguard.io import atomic_path
 
 __all__ = ["RISK_BANDS", "list_payload", "risk_levels", "write_report"]
@@ -213,6 +214,7 @@ def write_report(
     *,
     models: Mapping[str, Any] | None = None,
     reference: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
+    impact=None,
 ) -> Path:
     """Write the HTML report for one scoring run, atomically.
 
@@ -229,6 +231,9 @@ def write_report(
     reference : dict of task -> (feature -> reference bins), optional
         A drift baseline to use instead of the models' own (the
         :func:`churnguard.drift.reference` layout).
+    impact : ImpactResult, optional
+        What past outreach saved (:func:`churnguard.impact.measure_impact`, when the data
+        has an ``outreach_log``): shown as a section after the summary.
 
     Returns
     -------
@@ -385,6 +390,7 @@ def write_report(
         n_major=int((drift["level"] == "major").sum()),
         n_moderate=int((drift["level"] == "moderate").sum()),
         n_drift=len(drift),
+        impact_html=Markup(impact_section(impact)) if impact is not None else None,
     )
     with atomic_path(out_html) as tmp:
         tmp.write_text(html, encoding="utf-8")
