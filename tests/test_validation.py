@@ -561,7 +561,8 @@ def test_every_contract_column_exists_after_validation(data_dir):
             continue
         required = TABLES[name].required
         row = {"customer_id": "001", "asset_id": "A1", "timestamp": "2024-01-01", "as_of": "2024-01-01",
-               "channel": "phone", "amount": "1", "kind": "repair", "event": "login"}
+               "channel": "phone", "amount": "1", "kind": "repair", "event": "login",
+               "list_date": "2024-01-01", "action": "retention_call", "group": "treatment"}
         write_csv(data_dir, name, ",".join(required) + "\n" + ",".join(row[c] for c in required))
     tables = load(data_dir).tables
 

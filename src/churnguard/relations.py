@@ -317,6 +317,10 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
             select.append(f"{fill} AS {_q(col.name)}")
             continue
         expr, bad = _typed(col.kind, _q(col.name), source[col.name])
+        if col.choices is not None:
+            # As validation types it: the lower-case word; any other word is a hard error.
+            expr = f"lower(trim({expr}))"
+            failures.append(f"(({expr}) NOT IN ({', '.join(map(_lit, col.choices))}))")
         if col.default is not None:
             expr = f"coalesce({expr}, CAST({float(col.default)!r} AS DOUBLE))"
         select.append(f"{expr} AS {_q(col.name)}")
@@ -330,10 +334,17 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
     t.extras = tuple(c for c in source if c not in schema.names)
     select += [_q(c) for c in t.extras]
     t.typed_sql = f"SELECT {', '.join(select)} FROM {_reader(t.path)}"
+    if t.name == "outreach_log" and "contacted_at" in exprs:
+        # validation's row checks of a past list: a contacted control, a contact before its list.
+        failures.append(f"(({exprs['group']}) = 'control' AND ({exprs['contacted_at']}) IS NOT NULL)")
+        failures.append(f"(({exprs['contacted_at']}) < ({exprs['list_date']}))")
     checks = [f"count(*) FILTER (WHERE {f})" for f in failures] or ["0"]
     if schema.unique is not None:
         key = exprs[schema.unique]
         checks.append(f"count({key}) - count(DISTINCT {key})")
+    if schema.key is not None:
+        key = ", ".join(exprs[c] for c in schema.key)
+        checks.append(f"count(*) - count(DISTINCT ({key}))")
     counts = con.execute(f"SELECT {', '.join(checks)} FROM {_reader(t.path)}").fetchone()
     return any(counts)
 
@@ -419,7 +430,8 @@ def _soft(t: _Table, now: pd.Timestamp, customer_ids: pd.DataFrame, assets: SqlT
         n_range, n_drops = counts[:len(range_checks)], counts[len(range_checks):len(range_checks) + len(drops)]
         n_differs, n_no_customer, n_kept, n_all = counts[-4:]
         copies = 0
-        if schema.event_time is not None and name != "labels":
+        # Labels and past lists have keys: a repeated key is already a hard error.
+        if schema.event_time is not None and schema.key is None and name != "labels":
             found = [c for c in t.found]
             cols = ", ".join(map(_q, found))
             # Rows with equal values hash alike, so distinct hashes prove distinct rows; only a
@@ -580,7 +592,7 @@ def _load(paths: dict[str, Path], now, wanted) -> ValidationResult:
     out: dict = {"customers": customers}
     found = {"customers": base.found_columns["customers"]}
     assets: SqlTable | None = None
-    order = ("assets", "interactions", "purchases", "service_events", "usage", "labels")
+    order = ("assets", "interactions", "purchases", "service_events", "usage", "labels", "outreach_log")
     for name in order:
         if name not in events:
             continue

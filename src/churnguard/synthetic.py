@@ -166,6 +166,8 @@ TABLE_NAMES = (
     "service_events",
     "usage",
     "truth",
+    "outreach_log",
+    "uplift_truth",
 )
 HORIZON_DAYS = 90
 _DAY_US = 86_400_000_000
@@ -194,6 +196,8 @@ _DRIVERS = {
     "bad_wait": (30.0, 0.45, 4.0),
     "detractor": (90.0, 0.80, 3.0),
     "failure": (60.0, 0.90, 3.0),
+    # A sleeping dog reminded of its contract by a retention call (zero without campaigns).
+    "reminded": (60.0, 1.50, 1.0),
 }
 _PURCHASE_TAU = 90.0
 _DIS_ENTRY = 0.0005
@@ -203,6 +207,19 @@ _DIS_USAGE_TAU = 20.0
 _DIS_USAGE_DROP = 0.1  # usage falls to this share at disengagement onset, then fades
 _DIS_CONTACT = 5.0  # disengaged customers call about terms, downgrades and cancelling
 _DIS_MOOD = -0.8  # and their contacts go worse: lower csat, nps, ces and sentiment
+
+# --- past campaigns (issue 19) ---------------------------------------------
+_CAMPAIGN_EVERY_MONTHS = 3
+_CAMPAIGN_THRESHOLD = 0.06  # a customer is on a list when their own 90-day churn risk is at least this
+_EXPLORE_SHARE = 0.05  # and, by a per-customer draw, this share of the others (a random sample to learn from)
+_CONTROL_SHARE = 0.20  # per-customer draw: held out, never called
+_REACH = 0.80  # share of the treatment group an agent reaches on the list date
+_RESOLVE = 0.70  # share of an engaged customer's service trouble a call clears
+_TROUBLE = ("unresolved", "repeat", "bad_wait", "detractor", "failure")  # the drivers a call can clear
+_QUIET_CONTACT_RATE = 0.012  # customers who rarely call care (about the quietest fifth)
+_SLEEPING_DOG_P = (0.03, 0.25)  # latent share of sleeping dogs: other customers, quiet ones
+_CAMPAIGN_STREAM = 19  # the campaign draws come from their own stream: the rest of the world keeps its draws
+CAMPAIGN_ACTION = "retention_call"
 
 # --- interactions ----------------------------------------------------------
 CHANNELS = ("phone", "ivr", "chat", "email", "app")
@@ -470,8 +487,17 @@ class _Queue:
 
 
 # --- the simulation --------------------------------------------------------
+def _campaign_days(start: pd.Timestamp, n_days: int) -> tuple[int, ...]:
+    """List dates of the past campaigns (days since `start`): every third first of the
+    month in the second half of the window whose 90-day outcome window ends by its end."""
+    months = pd.date_range(start, start + pd.Timedelta(days=n_days), freq="MS")
+    days = [(m - start).days for m in months]
+    days = [d for d in days if n_days // 2 <= d <= n_days - HORIZON_DAYS]
+    return tuple(days[::_CAMPAIGN_EVERY_MONTHS])
+
+
 class _World:
-    def __init__(self, n_customers: int, seed: int, start: pd.Timestamp, n_days: int):
+    def __init__(self, n_customers: int, seed: int, start: pd.Timestamp, n_days: int, *, campaigns: bool = False):
         self.rng = np.random.default_rng(seed)
         self.n_days = n_days
         self.start_weekday = start.dayofweek
@@ -500,11 +526,26 @@ class _World:
             customer=np.int64, time=float, order=np.int64, amount=float, quantity=float, category=np.int64
         )
         self.service_queue = _Queue(asset=np.int64, time=float, kind=np.int64)
+        self.campaigns = campaigns
+        self.campaign_days = frozenset(_campaign_days(start, n_days)) if campaigns else frozenset()
+        if campaigns:
+            # Drawn per customer from a stream of their own, so that a world without
+            # campaigns keeps every draw of the main stream.
+            self.campaign_rng = np.random.default_rng([seed, _CAMPAIGN_STREAM])
+            quiet = self.cust.contact_rate < _QUIET_CONTACT_RATE
+            other_p, quiet_p = _SLEEPING_DOG_P
+            self.sleeping_dog = self.campaign_rng.random(n_customers) < np.where(quiet, quiet_p, other_p)
+            self.outreach = _Buffer(customer=i4, list_day=i2, control=bool, contacted=bool, contacted_at=i4)
+            self.uplift = _Buffer(
+                customer=i4, list_day=i2, control=bool, contacted=bool, p_control=f8, p_treated=f8, p_contacted=f8
+            )
 
     # -- one step [t0, t1) --------------------------------------------------
     def step(self, t0: int, t1: int) -> None:
         c, rng = self.cust, self.rng
         length = t1 - t0
+        if t0 in self.campaign_days:
+            self._campaign(t0)
         alive = c.churn_day > t0
         # Customers are at risk from signup (churn from the day after).
         start_at = np.maximum(t0, c.signup)
@@ -788,36 +829,80 @@ class _World:
             asset=report, value=value,
         )  # fmt: skip
 
+    # -- past campaigns -----------------------------------------------------
+    def _campaign(self, t: int) -> None:
+        """A retention-call list at day `t`: targeted on each customer's own risk, randomised."""
+        c, rng = self.cust, self.campaign_rng
+        population = np.flatnonzero((c.signup < t) & (c.churn_day >= t) & ~c.do_not_contact)
+        p_all = 1 - np.exp(-_cumulative(self._churn_hazards(t, population))[-1])
+        explore = rng.random(len(population)) < _EXPLORE_SHARE
+        on_list = (p_all >= _CAMPAIGN_THRESHOLD) | explore
+        target, p_control = population[on_list], p_all[on_list]
+        control = rng.random(len(target)) < _CONTROL_SHARE
+        reached = ~control & (rng.random(len(target)) < _REACH)
+        hours = rng.uniform(9, 17, len(target))
+        # Both arms for every listed customer: contact them all, measure, undo, then contact
+        # only those who were reached.
+        before = {name: c.counts[name].copy() for name in (*_TROUBLE, "reminded")}
+        self._contact(target)
+        p_contacted = 1 - np.exp(-_cumulative(self._churn_hazards(t, target))[-1])
+        c.counts.update(before)
+        self._contact(target[reached])
+        self.outreach.add(
+            customer=target, list_day=np.full(len(target), t), control=control, contacted=reached,
+            contacted_at=_seconds(t + hours / 24),
+        )  # fmt: skip
+        self.uplift.add(
+            customer=target, list_day=np.full(len(target), t), control=control, contacted=reached,
+            p_control=p_control, p_treated=_REACH * p_contacted + (1 - _REACH) * p_control, p_contacted=p_contacted,
+        )  # fmt: skip
+
+    def _contact(self, who: np.ndarray) -> None:
+        """A retention call's effect: an engaged customer's trouble is cleared; a sleeping dog is reminded."""
+        c = self.cust
+        dog = self.sleeping_dog[who]
+        # A disengaged customer has already decided: the call changes nothing (a lost cause).
+        # A sleeping dog is not helped either: the call reminds it of a contract it had forgotten.
+        engaged = who[~c.disengaged[who] & ~dog]
+        for name in _TROUBLE:
+            c.counts[name][engaged] *= 1 - _RESOLVE
+        c.counts["reminded"][who[dog]] += 1.0
+
     # -- truth --------------------------------------------------------------
-    def record_truth(self, t: int) -> None:
-        c, a = self.cust, self.assets
-        population = np.flatnonzero((c.signup < t) & (c.churn_day >= t))
-        grid = np.arange(0, HORIZON_DAYS + 1, 30, dtype=float)
+    def _churn_hazards(self, t: int, population: np.ndarray) -> np.ndarray:
+        """Daily churn hazards of `population` on the oracle's grid after `t`, shape (grid, customers)."""
+        c = self.cust
         entry = c.entry_rate()[population]
         dis = c.disengaged[population]
-        owned = (a.install < t) & (c.signup[a.customer] < t) & (c.churn_day[a.customer] >= t)
-        owners = a.customer[owned]
-        churn_h, maint_h = [], []
-        # Due assets get their preventive service at the owner's diligence rate.
-        until_due = np.maximum(0.9 * a.interval - (t - a.last_service), 0)[owned]
-        diligence = c.diligence[owners]
         leave = _DIS_HAZARD + _DIS_RECOVERY
-        for s in grid:
+        churn_h = []
+        for s in _GRID:
             h = np.exp(c.drivers_log_hazard(t, s)[population])
             # Disengaged customers recover or churn; engaged ones may become disengaged.
             p_dis = np.where(dis, np.exp(-_DIS_RECOVERY * s), entry * (1 - np.exp(-leave * s)) / leave)
             churn_h.append(h + _DIS_HAZARD * p_dis)
+        return np.array(churn_h)
+
+    def record_truth(self, t: int) -> None:
+        c, a = self.cust, self.assets
+        population = np.flatnonzero((c.signup < t) & (c.churn_day >= t))
+        grid = _GRID
+        dis = c.disengaged[population]
+        owned = (a.install < t) & (c.signup[a.customer] < t) & (c.churn_day[a.customer] >= t)
+        owners = a.customer[owned]
+        maint_h = []
+        # Due assets get their preventive service at the owner's diligence rate.
+        until_due = np.maximum(0.9 * a.interval - (t - a.last_service), 0)[owned]
+        diligence = c.diligence[owners]
+        for s in grid:
             unserviced = np.exp(-diligence * np.maximum(s - until_due, 0))
             h_asset = unserviced * np.exp(a.log_hazard(t, s)[owned]) + (1 - unserviced) * np.exp(
                 a.log_hazard(t, min(s, 30.0), serviced=True)[owned]
             )
             m = np.bincount(owners, weights=h_asset, minlength=c.n)
             maint_h.append(m[population])
-        churn_h, maint_h = np.array(churn_h), np.array(maint_h)
-        step = np.diff(grid)[:, None]
-        zero = np.zeros((1, len(population)))
-        cum_churn = np.vstack([zero, np.cumsum((churn_h[1:] + churn_h[:-1]) / 2 * step, 0)])
-        cum_maint = np.vstack([zero, np.cumsum((maint_h[1:] + maint_h[:-1]) / 2 * step, 0)])
+        churn_h, maint_h = self._churn_hazards(t, population), np.array(maint_h)
+        cum_churn, cum_maint = _cumulative(churn_h), _cumulative(maint_h)
         survive = np.exp(-cum_churn[:-1] - cum_maint[:-1])
         p_maint = (survive * (1 - np.exp(-np.diff(cum_maint, axis=0)))).sum(0)
         self.truth.add(
@@ -830,6 +915,16 @@ class _World:
             disengaged=dis.copy(),
             window_complete=np.full(len(population), t + HORIZON_DAYS <= self.n_days),
         )
+
+
+_GRID = np.arange(0, HORIZON_DAYS + 1, 30, dtype=float)  # the oracle's integration grid (days after as_of)
+
+
+def _cumulative(hazards: np.ndarray) -> np.ndarray:
+    """Cumulative hazards at each grid point from daily hazards on `_GRID` (trapezoids)."""
+    step = np.diff(_GRID)[:, None]
+    zero = np.zeros((1, hazards.shape[1]))
+    return np.vstack([zero, np.cumsum((hazards[1:] + hazards[:-1]) / 2 * step, 0)])
 
 
 # --- building the output frames --------------------------------------------
@@ -1006,6 +1101,9 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
         }
     )
 
+    if world.campaigns:
+        yield from _campaign_frames(world, start_us, customer_ids, text)
+
     b = world.truth
     yield "truth", pd.DataFrame(
         {
@@ -1017,6 +1115,50 @@ def _frames(world: _World, start: pd.Timestamp) -> Iterator[tuple[str, pd.DataFr
             "maintenance_probability": b.concat("maintenance_probability"),
             "disengaged": _boolean(b.concat("disengaged")),
             "window_complete": _boolean(b.concat("window_complete")),
+        }
+    )
+
+
+def _campaign_frames(world: _World, start_us: int, customer_ids: _IdMaker, text) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The past campaigns' ``outreach_log`` (a contract table) and their ``uplift_truth``."""
+    b = world.outreach
+    who = b.concat("customer")
+    n = len(who)
+    list_date = _timestamps(start_us, b.concat("list_day"), seconds=False)
+    control = b.concat("control").astype(bool)
+    contacted = b.concat("contacted").astype(bool)
+    contacted_at = _timestamps(start_us, b.concat("contacted_at"))
+    contacted_at[~contacted] = np.datetime64("NaT")
+    action = _strings(text([CAMPAIGN_ACTION]), np.zeros(n, np.int64))
+    group = _strings(text(("treatment", "control")), control.astype(np.int64))
+    treated = np.where(control, -1, 0)
+    yield "outreach_log", pd.DataFrame(
+        {
+            "customer_id": customer_ids(who),
+            "list_date": list_date,
+            "action": action,
+            "group": group,
+            "contacted_at": contacted_at,
+            "channel": _strings(text(["phone"]), treated),
+            "outcome": _strings(text(("reached", "no_answer")), np.where(control, -1, (~contacted).astype(np.int64))),
+        }
+    )
+    b = world.uplift
+    who = b.concat("customer")
+    p_control, p_treated = b.concat("p_control"), b.concat("p_treated")
+    yield "uplift_truth", pd.DataFrame(
+        {
+            "customer_id": customer_ids(who),
+            "list_date": _timestamps(start_us, b.concat("list_day"), seconds=False),
+            "action": _strings(text([CAMPAIGN_ACTION]), np.zeros(len(who), np.int64)),
+            "group": _strings(text(("treatment", "control")), b.concat("control").astype(np.int64)),
+            "churn_probability_control": p_control,
+            "churn_probability_treated": p_treated,
+            "treatment_effect": p_treated - p_control,
+            "horizon_days": np.full(len(who), HORIZON_DAYS, np.int64),
+            "contacted": _boolean(b.concat("contacted")),
+            "churn_probability_contacted": b.concat("p_contacted"),
+            "sleeping_dog": _boolean(world.sleeping_dog[who.astype(np.int64)]),
         }
     )
 
@@ -1037,6 +1179,7 @@ def generate_world(
     end: str | pd.Timestamp = "2026-11-01",
     years: float = 2.0,
     progress: bool = False,
+    campaigns: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Simulate a customer base with planted churn and maintenance drivers.
 
@@ -1053,19 +1196,25 @@ def generate_world(
         Length of the window; every event lies in ``[end - years, end)``.
     progress : bool, default=False
         Show a progress bar over the simulated time steps on stderr.
+    campaigns : bool, default=True
+        Run the past retention-call campaigns (see the module docstring) and
+        return their ``outreach_log`` and ``uplift_truth``; False gives the world
+        without them, draw for draw as before campaigns existed.
 
     Returns
     -------
     dict of str to DataFrame
         The contract tables ``customers, interactions, purchases, assets,
-        service_events, usage`` typed as validation returns them, plus
-        ``truth`` (see the module docstring for drivers and the oracle).
+        service_events, usage`` (and ``outreach_log`` with campaigns) typed as
+        validation returns them, plus ``truth`` and ``uplift_truth`` (see the
+        module docstring for drivers, campaigns and the oracle).
 
     Examples
     --------
     >>> world = generate_world(300, seed=7, end="2025-01-01", years=1.5)
-    >>> sorted(world)
-    ['assets', 'customers', 'interactions', 'purchases', 'service_events', 'truth', 'usage']
+    >>> sorted(world)  # doctest: +NORMALIZE_WHITESPACE
+    ['assets', 'customers', 'interactions', 'outreach_log', 'purchases', 'service_events', 'truth',
+     'uplift_truth', 'usage']
     >>> world["customers"]["customer_id"].iloc[0]
     '0000001'
     >>> bool(world["interactions"]["timestamp"].max() < pd.Timestamp("2025-01-01"))
@@ -1073,10 +1222,16 @@ def generate_world(
     >>> truth = world["truth"]
     >>> bool(truth["churn_probability"].between(0, 1).all())
     True
+    >>> log = world["outreach_log"]
+    >>> sorted(log["group"].unique()), bool(log.loc[log["group"] == "control", "contacted_at"].isna().all())
+    (['control', 'treatment'], True)
+    >>> sorted(generate_world(300, seed=7, end="2025-01-01", years=1.5, campaigns=False)) == sorted(
+    ...     set(world) - {"outreach_log", "uplift_truth"})
+    True
     """
-    world, start = _simulate(n_customers, seed, end, years, progress)
+    world, start = _simulate(n_customers, seed, end, years, progress, campaigns)
     tables = dict(_frames(world, start))
-    return {name: tables[name] for name in TABLE_NAMES}
+    return {name: tables[name] for name in TABLE_NAMES if name in tables}
 
 
 class WrittenTable(NamedTuple):
@@ -1095,6 +1250,7 @@ def generate_world_files(
     end: str | pd.Timestamp = "2026-11-01",
     years: float = 2.0,
     progress: bool = False,
+    campaigns: bool = True,
 ) -> dict[str, WrittenTable]:
     """Simulate like `generate_world` and write each table as soon as it is built.
 
@@ -1120,15 +1276,16 @@ def generate_world_files(
     """
     _check_format(fmt)
     out_dir = Path(out_dir)
-    world, start = _simulate(n_customers, seed, end, years, progress)
+    world, start = _simulate(n_customers, seed, end, years, progress, campaigns)
     written = {}
     for name, frame in _frames(world, start):
         written[name] = WrittenTable(write_table(frame, out_dir / f"{name}.{fmt}"), len(frame))
         del frame  # before the next table is built
-    return {name: written[name] for name in TABLE_NAMES}
+    return {name: written[name] for name in TABLE_NAMES if name in written}
 
 
-def _simulate(n_customers: int, seed: int, end, years: float, progress: bool) -> tuple[_World, pd.Timestamp]:
+def _simulate(n_customers: int, seed: int, end, years: float, progress: bool,
+              campaigns: bool = True) -> tuple[_World, pd.Timestamp]:
     if n_customers < 1:
         raise ValueError(f"n_customers must be at least 1, got {n_customers}")
     end = pd.Timestamp(end).normalize()
@@ -1136,7 +1293,7 @@ def _simulate(n_customers: int, seed: int, end, years: float, progress: bool) ->
     if n_days < 28:
         raise ValueError(f"years must cover at least four weeks, got {years}")
     start = end - pd.Timedelta(days=n_days)
-    world = _World(n_customers, seed, start, n_days)
+    world = _World(n_customers, seed, start, n_days, campaigns=campaigns)
     bounds = _step_bounds(start, n_days)
     # Truth from a year in (half the window if shorter): earlier as-ofs lack history.
     first_truth = start + pd.Timedelta(days=min(365, n_days // 2))

@@ -30,6 +30,8 @@ from churnguard.io import read_raw_table, table_path
 
 ID, TIMESTAMP, BOOL, NUMBER, TEXT = "id", "timestamp", "bool", "number", "text"
 KINDS = (ID, TIMESTAMP, BOOL, NUMBER, TEXT)
+# The groups of a past outreach list (outreach_log.group): contacted, or held out to measure.
+GROUPS = ("treatment", "control")
 
 # How far past `now` an event may be stamped before it counts as "from the future":
 # a day absorbs exports written in a time zone ahead of UTC.
@@ -63,6 +65,9 @@ class Column:
     low_inclusive: bool = True
     allowed: tuple[float, ...] | None = None
     default: Any = None  # fill for absent columns and NA values; None = leave NA
+    # Text columns with a closed set of words: matched trimmed and case-insensitively,
+    # typed as the lower-case word; any other non-empty value is a hard error.
+    choices: tuple[str, ...] | None = None
 
     @property
     def range_check(self) -> str | None:
@@ -89,6 +94,8 @@ class TableSchema:
     name: str
     columns: tuple[Column, ...]
     unique: str | None = None
+    # A key of several columns whose repeats are hard errors (one row per key).
+    key: tuple[str, ...] | None = None
     # Tables of dated events: rows stamped after `now` are dropped.
     event_time: str | None = None
 
@@ -212,11 +219,27 @@ TABLES: dict[str, TableSchema] = {
         ),
         event_time="as_of",
     ),
+    "outreach_log": TableSchema(
+        "outreach_log",
+        (
+            _req("customer_id", ID),
+            _req("list_date", TIMESTAMP),
+            _req("action", TEXT),
+            _req("group", TEXT, choices=GROUPS),
+            _c("contacted_at", TIMESTAMP),
+            _c("channel", TEXT),
+            _c("outcome", TEXT),
+            _c("offer_cost", NUMBER, low=0),
+        ),
+        key=("customer_id", "list_date", "action"),
+        event_time="list_date",
+    ),
 }
 
 # The soft phase needs customers first, then assets (service events and usage
 # are checked against the assets that survived), then the rest.
-_SOFT_ORDER = ("customers", "assets", "interactions", "purchases", "service_events", "usage", "labels")
+_SOFT_ORDER = ("customers", "assets", "interactions", "purchases", "service_events", "usage", "labels",
+               "outreach_log")
 
 
 @dataclass(frozen=True)
@@ -518,6 +541,13 @@ def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataF
             frame[col.name] = _to_id(s)
         elif col.kind == TEXT:
             frame[col.name] = _to_text(s)
+            if col.choices is not None:
+                words = frame[col.name].str.strip().str.lower()
+                bad = (words.notna() & ~words.isin(col.choices)).to_numpy(dtype=bool)
+                if bad.any():
+                    check = "in_" + "_".join(col.choices)
+                    errors.append(Problem(name, col.name, check, int(bad.sum()), _examples(s, bad)))
+                frame[col.name] = words
         else:
             typed, failed = _TYPERS[col.kind](s)
             if failed.any():
@@ -548,7 +578,46 @@ def _type_table(name: str, raw: pd.DataFrame, errors: list[Problem]) -> pd.DataF
         dup = key.duplicated(keep=False).to_numpy() & key.notna().to_numpy()
         if dup.any():
             errors.append(Problem(name, schema.unique, "unique", int(dup.sum()), _examples(key, dup)))
+    if schema.key is not None:
+        keys = frame[list(schema.key)]
+        dup = keys.duplicated(keep=False).to_numpy() & keys.notna().all(axis=1).to_numpy()
+        if dup.any():
+            errors.append(Problem(name, key_label(schema.key), "unique", int(dup.sum()), _key_examples(keys, dup)))
+    if name == "outreach_log":
+        _check_outreach_rows(frame, errors)
     return frame
+
+
+def key_label(key: tuple[str, ...]) -> str:
+    """How a problem names a key of several columns.
+
+    Examples
+    --------
+    >>> key_label(("customer_id", "list_date", "action"))
+    '(customer_id, list_date, action)'
+    """
+    return "(" + ", ".join(key) + ")"
+
+
+def _key_examples(keys: pd.DataFrame, mask: np.ndarray) -> tuple:
+    """Up to N_EXAMPLES distinct keys of the first offending rows, each as ``a / b / c``."""
+    head = keys.iloc[np.flatnonzero(mask)[:_EXAMPLE_HEAD]].drop_duplicates().iloc[:N_EXAMPLES]
+    return tuple(" / ".join(str(_plain(v)) for v in row) for row in head.itertuples(index=False))
+
+
+def _check_outreach_rows(frame: pd.DataFrame, errors: list[Problem]) -> None:
+    """The rows that break a past experiment: a contacted control, a contact before its list existed."""
+    reached = frame["contacted_at"].notna().to_numpy()
+    control = (frame["group"] == "control").to_numpy(dtype=bool, na_value=False)
+    # A control customer who was contacted is no longer a control: the comparison is void for them.
+    contacted_control = reached & control
+    if contacted_control.any():
+        errors.append(Problem("outreach_log", "contacted_at", "empty_for_control", int(contacted_control.sum()),
+                              _examples(frame["customer_id"], contacted_control)))
+    early = (frame["contacted_at"] < frame["list_date"]).to_numpy(dtype=bool, na_value=False)
+    if early.any():
+        errors.append(Problem("outreach_log", "contacted_at", "not_before_list_date", int(early.sum()),
+                              _examples(frame["customer_id"], early)))
 
 
 # --------------------------------------------------------------------------- soft checks
@@ -632,7 +701,8 @@ def _soft_phase(typed: dict[str, pd.DataFrame], now: pd.Timestamp, warnings: lis
         schema, frame = TABLES[name], typed[name]
         _set_out_of_range_na(name, frame, warnings)
         drops = _Drops(name, frame, warnings)
-        if schema.event_time is not None and name != "labels":
+        # Labels and past lists have keys: a repeated key is already a hard error.
+        if schema.event_time is not None and schema.key is None and name != "labels":
             columns = (found or {}).get(name, tuple(frame.columns))
             _exact_duplicates(name, frame, columns, drops, drop_duplicates, warnings)
 
@@ -919,7 +989,9 @@ __all__ = [
     "TableSchema",
     "ValidationError",
     "ValidationResult",
+    "GROUPS",
     "example_value",
+    "key_label",
     "load_data",
     "summarize",
     "table_files",

@@ -39,8 +39,8 @@ def suppression_reasons(
 ) -> pd.Series:
     """Why each customer must not be contacted: ``"; "``-joined codes, ``""`` if none.
 
-    `outreach_log` holds past proactive contacts (``customer_id`` and ``contacted_at``,
-    else ``list_date`` of rows not in the ``control`` group).
+    `outreach_log` holds past proactive contacts (``customer_id`` and ``contacted_at``;
+    when no row has a ``contacted_at``, ``list_date`` of rows not in the ``control`` group).
 
     Examples
     --------
@@ -79,10 +79,16 @@ def suppression_reasons(
 
 def _contacted_too_recently(customers, outreach_log, as_of, rules) -> pd.Index:
     """Customers whose last proactive contact is within their own contact_every_days."""
-    if "contacted_at" in outreach_log:
-        when = pd.to_datetime(outreach_log["contacted_at"], errors="coerce")
+    contacted = outreach_log.get("contacted_at")
+    listed = pd.to_datetime(outreach_log["list_date"], errors="coerce")
+    # Decided on the lists before as_of only: a later export must not change the rule.
+    if contacted is not None and contacted[(listed < as_of).to_numpy()].notna().any():
+        # An empty contacted_at is a customer who was not reached: not a contact.
+        when = pd.to_datetime(contacted, errors="coerce")
     else:
-        when = pd.to_datetime(outreach_log["list_date"], errors="coerce")
+        # A log without contact times (validation adds the column empty): every
+        # treatment row counts as contacted on its list date.
+        when = listed
         if "group" in outreach_log:
             when = when.where(outreach_log["group"].astype(str) != "control")
     log = pd.DataFrame({"customer_id": outreach_log["customer_id"].astype(str), "when": when})
