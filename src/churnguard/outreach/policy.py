@@ -262,19 +262,19 @@ def candidates(
 
 
 def backfire_reasons(scored: pd.DataFrame) -> np.ndarray:
-    """``contact_backfires (...)`` for a retention call the uplift model says would push the customer away.
+    """``contact_backfires (...)`` where the uplift model says a call would push the customer away.
 
-    Only where a retention call is all there is to offer: a visit that is due still stands.
+    Only for customers with nothing else that qualifies (``above_threshold`` false): a visit
+    that is due still stands.
 
     Examples
     --------
-    >>> scored = pd.DataFrame({"uplift": [-0.04, 0.1, -0.2, None],
-    ...                        "action": ["retention_call", "retention_call", "maintenance_visit", "retention_call"]})
+    >>> scored = pd.DataFrame({"uplift": [-0.04, 0.1, -0.2, None], "above_threshold": [False, False, True, False]})
     >>> backfire_reasons(scored).tolist()
     ['contact_backfires (a call raises the churn risk by 4.0 points)', '', '', '']
     """
     uplift = scored["uplift"].to_numpy(dtype="float64", na_value=np.nan)
-    hit = (np.nan_to_num(uplift) < 0) & (scored["action"].astype(str).to_numpy() == "retention_call")
+    hit = (np.nan_to_num(uplift) < 0) & ~scored["above_threshold"].to_numpy(dtype=bool)
     points = np.char.mod("%.1f", -100.0 * np.nan_to_num(uplift)).astype(object)
     return np.where(hit, "contact_backfires (a call raises the churn risk by " + points + " points)", "").astype(object)
 
