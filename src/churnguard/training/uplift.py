@@ -38,6 +38,7 @@ __all__ = [
     "UpliftData",
     "UpliftEvaluation",
     "UpliftResult",
+    "customer_folds",
     "evaluate_uplift",
     "split_customers",
     "train_uplift",
@@ -177,9 +178,25 @@ def split_customers(ids, *, share: float, seed: int) -> np.ndarray:
     >>> round(float(held.mean()), 2), bool((split_customers(["c0"], share=0.3, seed=1) == held[0]).all())
     (0.31, True)
     """
+    return _unit_hash(ids, seed) < share
+
+
+def customer_folds(ids, *, folds: int, seed: int) -> np.ndarray:
+    """Each customer's fold (0 .. folds - 1), from the same hash as :func:`split_customers`.
+
+    Examples
+    --------
+    >>> fold = customer_folds([f"c{i}" for i in range(900)], folds=3, seed=1)
+    >>> np.bincount(fold).tolist()
+    [302, 285, 313]
+    """
+    return np.minimum((_unit_hash(ids, seed) * folds).astype("int64"), folds - 1)
+
+
+def _unit_hash(ids, seed: int) -> np.ndarray:
     keys = np.asarray([f"{seed}|{i}" for i in pd.Index(ids).astype(str)], dtype=object)
     hashed = pd.util.hash_array(keys, hash_key="churnguard-uplft", categorize=False)
-    return (hashed / np.float64(2**64)) < share
+    return hashed / np.float64(2**64)
 
 
 @dataclass(frozen=True)
@@ -222,14 +239,21 @@ def _truth_effect(test: pd.DataFrame, truth: pd.DataFrame | None, action: str) -
 
 
 def evaluate_uplift(
-    data: UpliftData, spec: UpliftSpec, *, truth: pd.DataFrame | None = None, log: Callable[[str], Any] = print
+    data: UpliftData,
+    spec: UpliftSpec,
+    *,
+    truth: pd.DataFrame | None = None,
+    folds: int | None = None,
+    log: Callable[[str], Any] = print,
 ) -> UpliftEvaluation:
     """Fit on the training customers; Qini and uplift at k on the held-out ones, next to churn risk and oracle.
 
     Ranking by churn risk alone uses a churn model fitted on the same training rows
     (treated and control alike): what a list without an uplift model would call first.
     `truth` is a generated world's ``uplift_truth`` (``customer_id, list_date, action,
-    treatment_effect``): the oracle ranks by the true effect.
+    treatment_effect``): the oracle ranks by the true effect. With `folds`, every customer
+    is held out once (cross-fitting: each fold is scored by models fitted on the others), so
+    the curves cover all rows, at `folds` times the cost; `model` is then fold 0's.
 
     Examples
     --------
@@ -249,10 +273,33 @@ def evaluate_uplift(
     >>> m = evaluate_uplift(data, spec, truth=truth, log=lambda s: None).metrics
     >>> m["uplift_qini"] > m["churn_risk_qini"], m["uplift_share_of_oracle_true_qini"] > 0.9
     (True, True)
+    >>> evaluate_uplift(data, spec, truth=truth, folds=2, log=lambda s: None).metrics["rows_holdout"]
+    6000.0
     """
-    frame, features = data.frame, data.features
-    held = split_customers(frame["customer_id"], share=spec.holdout_share, seed=spec.seed)
-    train, test = frame[~held], frame[held].reset_index(drop=True)
+    frame = data.frame
+    if folds:
+        fold = customer_folds(frame["customer_id"], folds=folds, seed=spec.seed)
+        parts, models = [], []
+        for k in range(folds):
+            model, scored = _fit_and_score(frame[fold != k], frame[fold == k], data.features, spec)
+            parts.append(scored)
+            models.append(model)
+        test = pd.concat(parts).sort_index(kind="stable").reset_index(drop=True)
+        model, n_train = models[0], float((fold != 0).sum())
+    else:
+        held = split_customers(frame["customer_id"], share=spec.holdout_share, seed=spec.seed)
+        model, test = _fit_and_score(frame[~held], frame[held], data.features, spec)
+        test = test.reset_index(drop=True)
+        n_train = float((~held).sum())
+    metrics, curves = _ranking_metrics(test, _truth_effect(test, truth, spec.action))
+    metrics["rows_train"] = n_train
+    log(f"uplift: held-out Qini {metrics['uplift_qini']:.2f} (churn risk {metrics['churn_risk_qini']:.2f}"
+        + (f", oracle {metrics['oracle_qini']:.2f}" if "oracle_qini" in metrics else "") + ")")
+    return UpliftEvaluation(model, metrics, curves, test)
+
+
+def _fit_and_score(train: pd.DataFrame, test: pd.DataFrame, features: list[str], spec: UpliftSpec):
+    """The uplift model and the churn-risk baseline fitted on `train`; `test` with their scores."""
     for name, part in (("training", train), ("held-out", test)):
         if part["treated"].nunique() < 2 or part["label"].nunique() < 2:
             raise NoCampaign(f"uplift: the {name} customers ({part['customer_id'].nunique()}) hold too few "
@@ -261,19 +308,21 @@ def evaluate_uplift(
     model.fit(train[features], train["treated"].to_numpy(), train["label"].to_numpy())
     risk = ChurnModel(params=spec.lightgbm, calibration="none", random_state=spec.seed)
     risk.fit(train[features], train["label"].to_numpy())
-
     test = test.copy()
     test["uplift"] = model.predict_uplift(test[features])
     test["churn_risk"] = risk.predict_proba(test[features])[:, 1]
+    return model, test
+
+
+def _ranking_metrics(test: pd.DataFrame, saved_true: np.ndarray | None) -> tuple[dict[str, float], pd.DataFrame]:
+    """Qini, uplift at k and (with the truth) the oracle's and the true Qini of each ranking of `test`."""
     rankings = {"uplift": test["uplift"].to_numpy(), "churn_risk": test["churn_risk"].to_numpy()}
-    saved_true = _truth_effect(test, truth, spec.action)
     if saved_true is not None:
         rankings["oracle"] = saved_true
-
     t, y, ids = test["treated"].to_numpy(), test["label"].to_numpy(), test["customer_id"].to_numpy()
     n_test_t = int(t.sum())
     metrics: dict[str, float] = {
-        "rows_train": float(len(train)), "rows_holdout": float(len(test)),
+        "rows_holdout": float(len(test)),
         "customers_holdout": float(test["customer_id"].nunique()),
         "holdout_treated": float(n_test_t), "holdout_control": float(len(test) - n_test_t),
         "holdout_control_churn": float(y[~t].mean()), "holdout_treated_churn": float(y[t].mean()),
@@ -299,10 +348,7 @@ def evaluate_uplift(
                 oracle = metrics[f"oracle_{kind}"]
                 metrics[f"{name}_share_of_oracle_{kind}"] = metrics[f"{name}_{kind}"] / oracle if oracle else float("nan")
         metrics["holdout_true_saved"] = float(saved_true[t].sum())
-    log(f"uplift: held-out Qini {metrics['uplift_qini']:.2f} (churn risk {metrics['churn_risk_qini']:.2f}"
-        + (f", oracle {metrics['oracle_qini']:.2f}" if "oracle_qini" in metrics else "") + ")")
-    curves = pd.concat(curves, ignore_index=True)[["ranking", "kind", "share", "saved"]]
-    return UpliftEvaluation(model, metrics, curves, test)
+    return metrics, pd.concat(curves, ignore_index=True)[["ranking", "kind", "share", "saved"]]
 
 
 @dataclass(frozen=True)
