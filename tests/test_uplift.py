@@ -158,7 +158,9 @@ def test_score_with_an_uplift_model_prices_calls_by_the_churn_they_remove_and_su
     # Priority is uplift x value - the phone call's cost (6.0), and only positive uplifts are called.
     priced = scored.loc[listed.index]
     assert np.allclose(priced["priority"], priced["uplift"] * 100.0 - 6.0, atol=1e-6)
-    assert (effect[features["customer_id"].isin(listed.index).to_numpy()] > 0).mean() > 0.9
+    # Half of the customers are persuadable; the list is mostly them.
+    assert (effect > 0).mean() == pytest.approx(0.5, abs=0.03)
+    assert (effect[features["customer_id"].isin(listed.index).to_numpy()] > 0).mean() > 0.8
     backfired = result.suppressed[result.suppressed["reason"].str.startswith("contact_backfires")]
     assert len(backfired) and (scored.loc[backfired["customer_id"], "uplift"] < 0).all()
     assert not set(backfired["customer_id"]) & set(listed.index)
