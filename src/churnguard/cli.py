@@ -588,7 +588,11 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, st
         click.echo(f"error: {NO_MODEL}", err=True)
         return EXIT_NOTHING_TO_DO
     if uplift is not None and "churn" not in models:
-        raise BadInput(f"--model {uplift.uri}: the uplift model prices retention calls and needs a churn model")
+        if uplift.version is None or uplift.uri != f"models:/{uplift.name}@champion":
+            raise BadInput(f"--model {uplift.uri}: the uplift model prices retention calls and needs a churn model")
+        _warn(f"{uplift.name} v{uplift.version} is not used: it prices retention calls, and no churn model is "
+              "registered")
+        uplift = None
     _echo_models(quiet, {**models, **({"uplift": uplift} if uplift is not None else {})})
     if engine == "spark":
         from churnguard.spark import score_command_spark
