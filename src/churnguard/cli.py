@@ -441,7 +441,8 @@ def features(data, as_of, out, feature_set, list_, mapping, strict, drop_duplica
 
 @cli.command()
 @data_option
-@click.option("--task", type=click.Choice(["churn", "maintenance"]), required=True)
+@click.option("--task", type=click.Choice(["churn", "maintenance", "uplift"]), required=True,
+              help="churn, maintenance, or uplift: whom a call keeps, learned from outreach_log's control groups.")
 @click.option("--as-of", "as_of", type=IsoDate(),
               help="Train as if today were this date (YYYY-MM-DD or ISO datetime with offset): nothing after it "
                    "is used.")
@@ -462,6 +463,14 @@ def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, mapping, str
     from dataclasses import replace
 
     from churnguard.config import load_model_spec
+
+    if task == "uplift":
+        for option, value in (("--n-cutoffs", n_cutoffs), ("--cutoff-step", cutoff_step)):
+            if value:
+                raise BadInput(f"{option} does not apply to --task uplift: it learns from the list dates in "
+                               "outreach_log")
+        return _train_uplift(data, as_of, horizon, spec, strict, drop_duplicates, stale_after_days, tracking_uri,
+                             quiet, mapping)
 
     model_spec = _config("--spec", load_model_spec, spec) if spec else load_model_spec(task=task)
     if model_spec.task != task:
@@ -498,6 +507,68 @@ def train(data, task, as_of, horizon, n_cutoffs, cutoff_step, spec, mapping, str
         raise BadInput(f"train --task {task} on {data}: {err}") from None
     click.echo(result.summary())
     return EXIT_OK
+
+
+def _train_uplift(data, as_of, horizon, spec, strict, drop_duplicates, stale_after_days, tracking_uri, quiet,
+                  mapping=None) -> int:
+    """train --task uplift: the uplift model from past lists with a control group (exit 3 without one)."""
+    from dataclasses import replace
+
+    from churnguard.config import load_uplift_spec
+
+    uplift_spec = _config("--spec", load_uplift_spec, spec)
+    if horizon:
+        uplift_spec = replace(uplift_spec, horizon_days=horizon)
+    loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, mapping=mapping)
+    if as_of is not None:
+        messages += _as_of_messages(loaded.tables, as_of, stale_after_days)
+    _input_warnings(messages, strict)
+    from churnguard.training.uplift import NoCampaign, train_uplift
+
+    def log(message: str) -> None:
+        if not quiet and not message.startswith(("promoted to champion", "kept as challenger")):
+            click.echo(message, err=True)
+
+    try:
+        with _quiet_mlflow(quiet):
+            result = train_uplift(loaded.tables, uplift_spec, as_of=as_of, tracking_uri=tracking_uri,
+                                  truth=_uplift_truth(data), progress=not quiet, log=log)
+    except NoCampaign as err:
+        click.echo(f"error: train --task uplift on {data}: {err}", err=True)
+        return EXIT_NOTHING_TO_DO
+    click.echo(result.summary())
+    return EXIT_OK
+
+
+def _uplift_truth(data: Path):
+    """The generator's true effect of each past campaign's call, when the data dir is a generated world."""
+    from churnguard.io import read_raw_table, table_path
+
+    path = table_path(data, "uplift_truth")
+    return None if path is None else read_raw_table(path)
+
+
+def _load_uplift(model_uris: tuple[str, ...], tracking_uri: str | None):
+    """The uplift model among `model_uris` (or the registered champion without any), and the other URIs."""
+    from mlflow.exceptions import MlflowException
+
+    from churnguard.training.uplift_registry import UPLIFT_MODEL, load_uplift_model
+
+    def is_uplift(uri: str) -> bool:
+        folder = Path(uri)
+        return UPLIFT_MODEL in uri or ("://" not in uri and folder.is_dir() and any(folder.rglob("uplift.json")))
+
+    chosen = [u for u in model_uris if is_uplift(u)]
+    others = tuple(u for u in model_uris if u not in chosen)
+    if len(chosen) > 1:
+        raise BadInput(f"--model {chosen[1]}: a second uplift model (the first is {chosen[0]})")
+    if model_uris and not chosen:
+        return None, others
+    try:
+        return load_uplift_model(tracking_uri=tracking_uri, model_uri=chosen[0] if chosen else None), others
+    except (MlflowException, OSError, ValueError) as err:
+        where = f"--model {chosen[0]}" if chosen else f"--tracking-uri {tracking_uri or 'default'}"
+        raise BadInput(f"{where}: cannot load the uplift model: {_first_line(err)}") from None
 
 
 def _check_task_files(data: Path, task: str, mapping: Path | None = None) -> None:
@@ -562,13 +633,24 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
     if engine == "pandas":
         data = _local_dir(data)
     with _quiet_mlflow(quiet):
+        uplift, model_uris = _load_uplift(model_uris, tracking_uri)
         models = _load_models(model_uris, tracking_uri)
     if not models:
         click.echo(f"error: {NO_MODEL}", err=True)
         return EXIT_NOTHING_TO_DO
-    _echo_models(quiet, models)
+    if uplift is not None and "churn" not in models:
+        if uplift.version is None or uplift.uri != f"models:/{uplift.name}@champion":
+            raise BadInput(f"--model {uplift.uri}: the uplift model prices retention calls and needs a churn model")
+        _warn(f"{uplift.name} v{uplift.version} is not used: it prices retention calls, and no churn model is "
+              "registered")
+        uplift = None
+    _echo_models(quiet, {**models, **({"uplift": uplift} if uplift is not None else {})})
     if engine == "spark":
         from churnguard.spark import score_command_spark
+
+        if uplift is not None:
+            _warn(f"{uplift.name or 'the uplift model'} is not used with --engine spark yet: retention calls are "
+                  "priced by churn risk")
 
         with _quiet_mlflow(quiet):
             run = score_command_spark(data, as_of, out, models=models, capacity=capacity,
@@ -591,6 +673,7 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
         capacity=capacity,
         explain="all" if explain_all else "list",
         progress=not quiet,
+        uplift=uplift,
     )
     if report is not None:
         from churnguard.report import write_report

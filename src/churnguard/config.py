@@ -226,6 +226,54 @@ def load_model_spec(path: Path | str | None = None, *, task: str | None = None) 
     return _build(ModelSpec, raw, where)
 
 
+@dataclass(frozen=True)
+class UpliftSpec:
+    """What the uplift model learns from past campaigns, and how.
+
+    The outcome is churn within ``horizon_days`` after each list date of `action` in
+    ``outreach_log``, defined by the churn labels (``label``, ``lookback_days``); the
+    features are churnguard's as of the list date. ``holdout_share`` of the customers
+    (picked by a hash of the id and ``seed``) are kept out of training and evaluated on.
+
+    Examples
+    --------
+    >>> spec = load_uplift_spec()
+    >>> spec.action, spec.horizon_days, spec.learner
+    ('retention_call', 90, 'x')
+    """
+
+    action: str = "retention_call"
+    label: str = "auto"
+    horizon_days: int = 90
+    lookback_days: int = 365
+    learner: str = "x"  # the X-learner (Kuenzel et al. 2019): one effect model per group, weighted by the propensity
+    holdout_share: float = 0.3
+    production_refit: bool = True  # register a model refit on every customer after evaluation
+    seed: int = 1
+    lightgbm: dict[str, Any] = field(default_factory=dict)  # outcome models (binary)
+    effect_lightgbm: dict[str, Any] = field(default_factory=dict)  # effect models (regression on imputed effects)
+
+    def __post_init__(self):
+        if self.learner != "x":
+            raise ValueError(f"uplift spec: learner must be 'x' (the X-learner), got {self.learner!r}")
+        if self.horizon_days <= 0:
+            raise ValueError(f"uplift spec: horizon_days must be positive, got {self.horizon_days}")
+        if not 0.0 < self.holdout_share < 1.0:
+            raise ValueError(f"uplift spec: holdout_share must be between 0 and 1, got {self.holdout_share}")
+
+
+def load_uplift_spec(path: Path | str | None = None) -> UpliftSpec:
+    """Load an uplift spec from TOML, or the packaged ``defaults/uplift.toml``.
+
+    Examples
+    --------
+    >>> load_uplift_spec().holdout_share
+    0.3
+    """
+    raw, where = _read_toml(path, "uplift.toml")
+    return _build(UpliftSpec, raw, where)
+
+
 # --------------------------------------------------------------------------- outreach
 
 
@@ -375,8 +423,10 @@ __all__ = [
     "ModelSpec",
     "OutreachRules",
     "PromotionRule",
+    "UpliftSpec",
     "load_feature_set",
     "load_model_spec",
     "load_outreach_rules",
+    "load_uplift_spec",
     "replace",
 ]

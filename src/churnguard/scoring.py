@@ -35,6 +35,7 @@ from churnguard.outreach import (
     merge_catalogues,
     outreach_frame,
     predict_tasks,
+    predict_uplift,
     rank_outreach,
     scored_customers,
     suppressed_frame,
@@ -237,6 +238,7 @@ def score(
     features: pd.DataFrame | None = None,
     catalogue: pd.DataFrame | None = None,
     drift_sample: int = 100_000,
+    uplift: Any = None,
 ) -> ScoreResult:
     """Score every customer at `as_of` and build the ranked, explained outreach list.
 
@@ -271,6 +273,11 @@ def score(
         else :func:`churnguard.features.feature_catalogue`.
     drift_sample : int, default=100_000
         Rows of today's features kept for the drift check.
+    uplift : ModelArtifact, optional
+        The registered uplift model (:func:`churnguard.training.uplift_registry.load_uplift_model`):
+        with it, a retention call is priced by the churn it removes (``uplift x value -
+        contact cost``), a call that backfires is suppressed as ``contact_backfires``, and the
+        reasons say why a call helps (SHAP on the effect). Needs a churn model.
 
     Returns
     -------
@@ -308,7 +315,9 @@ def score(
     if unknown := set(models) - set(TASKS):
         raise ValueError(f"unknown task(s) {sorted(unknown)}; expected {TASKS}")
 
-    sets, set_of = feature_set_groups(models, given=features is not None)
+    # The uplift model rides along with the tasks' models wherever features are built and explained.
+    explained_by = {**models, "uplift": as_artifact(uplift, task="uplift")} if uplift is not None else models
+    sets, set_of = feature_set_groups(explained_by, given=features is not None)
     ids = pd.Index(features["customer_id"]) if features is not None else population(tables, as_of)
     # Chunking rebuilds features from a slice of the tables; that is only safe when the
     # feature set is fully resolved (stored with the model), not derived from the data.
@@ -338,7 +347,10 @@ def score(
                 for key, fs in sets.items():
                     built = _build(sub, as_of, fs)
                     frames[key] = built.set_index("customer_id").reindex(chunk_ids).reset_index()
-            prob_parts.append(predict_tasks(models, frames, set_of, chunk_ids, scored_by))
+            part = predict_tasks(models, frames, set_of, chunk_ids, scored_by)
+            if uplift is not None:
+                part["uplift"] = predict_uplift(uplift, frames[set_of["uplift"]], chunk_ids, scored_by.get("churn"))
+            prob_parts.append(part)
             for key, frame in frames.items():
                 if explain != "none":
                     stores[key].add(frame)
@@ -346,7 +358,7 @@ def score(
                 samples[key].append(take)
 
         probs = pd.concat(prob_parts, ignore_index=True) if prob_parts else pd.DataFrame(
-            {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}}
+            {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}, **({"uplift": []} if uplift is not None else {})}
         )
         scored = candidates(probs, kernel, as_of, rules, churn_population=scored_by.get("churn"))
         listed = rank_outreach(scored, rules=rules, capacity=capacity)
@@ -360,7 +372,7 @@ def score(
                     sample = sample[member_mask(sample["customer_id"], scored_by[task])].reset_index(drop=True)
                 drift_features[task] = sample
         if catalogue is None:
-            catalogue = merge_catalogues(models, tables, as_of, sets, set_of)
+            catalogue = merge_catalogues(explained_by, tables, as_of, sets, set_of)
 
         # Explain chunk by chunk, only whom the list (or --explain-all) needs.
         to_explain = (
@@ -368,7 +380,7 @@ def score(
             else pd.Index(listed["customer_id"]) if explain == "list" else pd.Index([])
         )
         explained = _explain(
-            models, stores, set_of, scored.set_index("customer_id"), to_explain, catalogue,
+            explained_by, stores, set_of, scored.set_index("customer_id"), to_explain, catalogue,
             typical=typical_values(drift_features), rules=rules, progress=progress,
         )
     finally:
@@ -387,7 +399,7 @@ def score(
         suppressed=suppressed,
         scored=scored,
         features=drift_features,
-        models={task: model_info(m) for task, m in models.items()},
+        models={task: model_info(m) for task, m in explained_by.items()},
         catalogue=catalogue,
         explanations=explained,
         explain=explain,

@@ -35,8 +35,8 @@ from churnguard.outreach.frames import (
     suppressed_frame,
     write_lists,
 )
-from churnguard.outreach.policy import candidates, decide, lapsed_days, listing_status, rank_outreach
-from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks
+from churnguard.outreach.policy import backfire_reasons, candidates, decide, lapsed_days, listing_status, rank_outreach
+from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks, predict_uplift
 from churnguard.outreach.suppression import lapse_reasons, suppression_code, suppression_reasons
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "OUTREACH_COLUMNS",
     "PROBABILITY",
     "SUPPRESSED_COLUMNS",
+    "backfire_reasons",
     "candidates",
     "check_schema",
     "contributions",
@@ -61,6 +62,7 @@ __all__ = [
     "merge_medians",
     "outreach_frame",
     "predict_tasks",
+    "predict_uplift",
     "rank_outreach",
     "round_probabilities",
     "scored_customers",

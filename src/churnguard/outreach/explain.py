@@ -206,7 +206,10 @@ def explain_chunk(
     weighted by its share of the chosen action's stake (``churn_stake``,
     ``maintenance_stake``). Names from the data and money are worded by `rules`
     (``display_names``, ``currency``). A customer for whom no warning sign stands out
-    gets a first reason saying so, with the risk that put them on the list.
+    gets a first reason saying so, with the risk that put them on the list. An ``"uplift"``
+    entry of `models` (the registered uplift model; ``rows`` then hold its ``uplift``)
+    words a retention call's reasons from the SHAP contributions to the call's effect instead
+    of the churn risk's, and adds its top features to the explanation JSON.
 
     Examples
     --------
@@ -228,13 +231,19 @@ def explain_chunk(
     for task, model in models.items():
         contribution = contributions(model, frames[set_of[task]], explainers.get(task))
         # No probability, no explanation: rows the task does not score are left empty.
-        unscored = rows[PROBABILITY[task]].isna().to_numpy()
+        unscored = rows[PROBABILITY.get(task, task)].isna().to_numpy()
         if unscored.any():
             contribution.loc[unscored, :] = np.nan
         parts[task] = contribution
-        stake = rows["churn_stake" if task == "churn" else "maintenance_stake"].to_numpy()
+        stake = rows["maintenance_stake" if task == "maintenance" else "churn_stake"].to_numpy()
         # Equal shares at a zero stake.
         weights[task] = np.where(total > 0, stake / np.where(total > 0, total, 1.0), 1.0 / len(models))
+    if "uplift" in parts and "churn" in weights:
+        # Where the uplift model priced the call, its reasons say why a call helps this customer,
+        # not why they might leave (a lost cause is at risk too, and a call does not keep them).
+        priced = rows["uplift"].notna().to_numpy()
+        weights["churn"] = np.where(priced, 0.0, weights["churn"])
+        weights["uplift"] = np.where(priced, weights["uplift"], 0.0)
     # Reasons may quote any task's columns (context columns included): one merged row.
     merged = frames[keys[0]]
     for key in keys[1:]:

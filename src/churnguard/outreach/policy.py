@@ -10,6 +10,10 @@ the packaged ``defaults/outreach.toml``):
 * **priority** = ``stake x save_rate(action) - contact_cost(channel)``: the expected
   value the contact saves, net of what it costs (``rules.actions``,
   ``rules.channel_costs``), so one list can mix retention calls and service visits.
+  With a registered uplift model (an ``uplift`` column: the churn probability a call
+  removes) a retention call's priority is ``uplift x value - contact_cost``, it needs a
+  positive uplift instead of ``min_probability``, and a customer whom a call would push
+  away (negative uplift) with nothing else to offer is suppressed as ``contact_backfires``.
 * **action**: each needs its task's probability at or above its ``min_probability``.
   A maintenance probability at the visit threshold (``actions.maintenance_visit``)
   always gets a ``maintenance_visit``; with a qualifying churn risk too, and
@@ -40,7 +44,7 @@ from churnguard.config import BOTH_ACTIONS, OutreachRules, load_outreach_rules  
 from churnguard.outreach.eligibility import member_mask
 from churnguard.outreach.suppression import lapse_reasons, suppression_reasons
 
-__all__ = ["candidates", "decide", "lapsed_days", "listing_status", "rank_outreach"]
+__all__ = ["backfire_reasons", "candidates", "decide", "lapsed_days", "listing_status", "rank_outreach"]
 
 
 def _column(info: pd.DataFrame, name: str, ids, *, kind: str):
@@ -84,6 +88,15 @@ def decide(
     ...     ].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
     [[9.0, 'retention_call', 'phone', True], [210.0, 'maintenance_visit', 'phone', True],
      [7.3, 'retention_call', 'email', True], [167.0, 'retention_call+maintenance_visit', 'phone', True]]
+
+    With an ``uplift`` column (a registered uplift model: the churn a call removes), a
+    retention call saves ``uplift x value`` and qualifies only where the uplift is positive:
+
+    >>> probs["uplift"] = [0.02, None, 0.3, -0.1]
+    >>> decide(probs, customers, load_outreach_rules())[["priority", "action", "above_threshold"]
+    ...     ].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [[-4.0, 'retention_call', False], [210.0, 'maintenance_visit', True],
+     [29.8, 'retention_call', True], [162.0, 'maintenance_visit', True]]
     """
     info = customers.drop_duplicates("customer_id").set_index("customer_id")
     ids = probs["customer_id"]
@@ -112,6 +125,13 @@ def decide(
     high_risk = (np.nan_to_num(p_c) >= rules.phone_from_probability) & ~refuses
     ret_channel = channel_of("retention_call", np.where(high_risk, "phone", preferred).astype(object))
     ret_saved = churn_stake * retention.save_rate
+    if "uplift" in probs:
+        # Learned from past campaigns: what a call saves is the churn it removes, not a flat share
+        # of the risk; a call is worth making only where it helps (the policy's risk floor is moot).
+        uplift = probs["uplift"].to_numpy(dtype="float64", na_value=np.nan)
+        learned = ~np.isnan(uplift) & ~np.isnan(p_c)
+        ret_saved = np.where(learned, np.nan_to_num(uplift) * value, ret_saved)
+        ret_ok = np.where(learned, np.nan_to_num(uplift) > 0, ret_ok)
     ret_priority = ret_saved - _costs(ret_channel, rules)
 
     visit, reminder = actions["maintenance_visit"], actions["maintenance_reminder"]
@@ -233,9 +253,30 @@ def candidates(
         unlisted = lapsed[~scored.set_index("customer_id")["above_threshold"].reindex(lapsed.index).to_numpy()]
         lapse = lapse_reasons(unlisted).reindex(ids).fillna("").to_numpy(dtype=object)
         reasons = np.where(lapse == "", reasons, np.where(reasons == "", lapse, reasons + "; " + lapse))
+    if "uplift" in scored:
+        backfires = backfire_reasons(scored)
+        reasons = np.where(backfires == "", reasons, np.where(reasons == "", backfires, reasons + "; " + backfires))
     scored["suppressed_reason"] = reasons
     scored["eligible"] = (reasons == "") & scored["above_threshold"].to_numpy()
     return scored
+
+
+def backfire_reasons(scored: pd.DataFrame) -> np.ndarray:
+    """``contact_backfires (...)`` where the uplift model says a call would push the customer away.
+
+    Only for customers with nothing else that qualifies (``above_threshold`` false): a visit
+    that is due still stands.
+
+    Examples
+    --------
+    >>> scored = pd.DataFrame({"uplift": [-0.04, 0.1, -0.2, None], "above_threshold": [False, False, True, False]})
+    >>> backfire_reasons(scored).tolist()
+    ['contact_backfires (a call raises the churn risk by 4.0 points)', '', '', '']
+    """
+    uplift = scored["uplift"].to_numpy(dtype="float64", na_value=np.nan)
+    hit = (np.nan_to_num(uplift) < 0) & ~scored["above_threshold"].to_numpy(dtype=bool)
+    points = np.char.mod("%.1f", -100.0 * np.nan_to_num(uplift)).astype(object)
+    return np.where(hit, "contact_backfires (a call raises the churn risk by " + points + " points)", "").astype(object)
 
 
 def rank_outreach(

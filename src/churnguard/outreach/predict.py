@@ -12,7 +12,7 @@ from churnguard.outreach.eligibility import member_mask
 from churnguard.outreach.frames import PROBABILITY
 from churnguard.training.artifact import as_artifact
 
-__all__ = ["check_schema", "feature_set_groups", "predict_tasks"]
+__all__ = ["check_schema", "feature_set_groups", "predict_tasks", "predict_uplift"]
 
 
 def feature_set_groups(
@@ -105,3 +105,28 @@ def predict_tasks(
             p = np.where(member_mask(part["customer_id"], scored_by[task]), p, np.nan)
         part[PROBABILITY[task]] = p
     return part
+
+
+def predict_uplift(model, frame: pd.DataFrame, ids, population: pd.Index | None) -> np.ndarray:
+    """The uplift model's effect of a call for customers `ids`: the churn probability it removes.
+
+    `frame` holds the features of `ids` in the same order; a customer outside the churn
+    model's `population` (None: everyone) gets NaN, as no retention call is priced for them.
+
+    Examples
+    --------
+    >>> from churnguard.training.uplift_model import UpliftModel
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"customer_id": [f"c{i}" for i in range(400)], "x": rng.normal(size=400)})
+    >>> small = {"n_estimators": 3, "min_child_samples": 20}
+    >>> model = UpliftModel(params=small, effect_params=small).fit(X[["x"]], rng.random(400) < 0.5,
+    ...                                                            (rng.random(400) < 0.3).astype(int))
+    >>> effect = predict_uplift(model, X, X["customer_id"], pd.Index(["c1"]))
+    >>> int(np.isfinite(effect).sum())
+    1
+    """
+    check_schema(model, frame)
+    effect = as_artifact(model).estimator.predict_uplift(frame) if len(frame) else np.zeros(0)
+    if population is not None:
+        effect = np.where(member_mask(pd.Index(ids), population), effect, np.nan)
+    return effect

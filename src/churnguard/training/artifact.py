@@ -33,9 +33,9 @@ class ModelArtifact:
 
     Attributes
     ----------
-    estimator : ChurnModel
-        The fitted estimator (``predict_proba``, ``contributions``, ``encode``).
-    task : {"churn", "maintenance"} or None
+    estimator : ChurnModel or UpliftModel
+        The fitted estimator (``predict_proba`` or ``predict_uplift``, ``contributions``, ``encode``).
+    task : {"churn", "maintenance", "uplift"} or None
     feature_set : FeatureSet or None
         The resolved feature set the model was trained on; None for a model fitted
         outside churnguard's training (scoring then builds the default set).
@@ -128,11 +128,15 @@ class ModelArtifact:
 
     @classmethod
     def load(cls, directory: str | Path) -> "ModelArtifact":
-        """Read a folder written by :meth:`save` (or by ``ChurnModel.save``: no metadata then)."""
+        """Read a folder written by :meth:`save` (or by ``ChurnModel.save``: no metadata then).
+
+        A folder holding ``uplift.json`` is an :class:`~churnguard.training.uplift_model.UpliftModel`'s.
+        """
         from churnguard.training.model import ChurnModel
+        from churnguard.training.uplift_model import UPLIFT_FILE, UpliftModel
 
         directory = Path(directory)
-        estimator = ChurnModel.load(directory)
+        estimator = UpliftModel.load(directory) if (directory / UPLIFT_FILE).exists() else ChurnModel.load(directory)
         path = directory / ARTIFACT_FILE
         meta = json.loads(path.read_text()) if path.exists() else _legacy_metadata(directory / "schema.json")
         return from_metadata(estimator, meta)

@@ -250,13 +250,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def check_schema(self, X: pd.DataFrame) -> None:
         """Raise :class:`SchemaMismatchError` naming every missing or mistyped feature."""
         check_is_fitted(self, "booster_")
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        mistyped = {}
-        for c in self.feature_names_in_:
-            if c in X.columns and (found := _kind(X[c])) != self.dtypes_[c]:
-                mistyped[c] = (self.dtypes_[c], found)
-        if missing or mistyped:
-            raise SchemaMismatchError(missing, mistyped)
+        check_features(X, self.feature_names_in_, self.dtypes_)
 
     def encode(self, X: pd.DataFrame) -> np.ndarray:
         """Float matrix the booster sees: features in model order, categories as codes.
@@ -268,26 +262,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return self._encode(X)
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(X), len(self.feature_names_in_)), dtype="float64")
-        for j, c in enumerate(self.feature_names_in_):
-            out[:, j] = self._encode_column(X[c], c)
-        return out
+        return encode_features(X, self.feature_names_in_, self.dtypes_, self.categories_)
 
     def _encode_column(self, values: pd.Series, name: str) -> np.ndarray:
-        """One column as the booster sees it; float32 and float64 columns as they are (no copy)."""
-        if self.dtypes_[name] == "category":
-            known = pd.Index(self.categories_[name])
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                # Map the few levels, then take codes: no string per row.
-                level_codes = known.get_indexer(values.cat.categories.astype("str"))
-                codes = np.append(level_codes, -1)[values.cat.codes.to_numpy()]  # code -1 (missing) -> -1
-            else:
-                # Codes by hash lookup in C (a row-wise dict map took ~4.5 s a million rows).
-                codes = known.get_indexer(values.astype("str"))
-            return np.where(codes < 0, np.nan, codes)
-        if values.dtype in (np.float32, np.float64):
-            return values.to_numpy()
-        return values.to_numpy(dtype="float64", na_value=np.nan)
+        return encode_column(values, self.dtypes_[name], self.categories_.get(name))
 
     def _encode_columns(self, X: pd.DataFrame) -> pa.Table:
         """The training input as Arrow columns, not one float64 matrix.
@@ -446,6 +424,74 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         model.params_ = schema["lightgbm_params"]
         model.classes_ = np.array([0, 1])
         return model
+
+
+def check_features(X: pd.DataFrame, names, dtypes: dict[str, str]) -> None:
+    """Raise :class:`SchemaMismatchError` naming every feature of `names` missing from `X` or of the wrong kind.
+
+    `dtypes` maps each name to ``"numeric"`` or ``"category"`` (a fitted model's ``dtypes_``).
+
+    Examples
+    --------
+    >>> check_features(pd.DataFrame({"x": [1.0]}), ["x"], {"x": "numeric"})
+    >>> check_features(pd.DataFrame({"x": ["a"]}), ["x", "y"], {"x": "numeric", "y": "numeric"})
+    Traceback (most recent call last):
+    ...
+    churnguard.training.model.SchemaMismatchError: feature schema does not match the model: 1 missing feature(s): y; 1 mistyped feature(s): x (expected numeric, got category)
+    """
+    missing = [c for c in names if c not in X.columns]
+    mistyped = {}
+    for c in names:
+        if c in X.columns and (found := _kind(X[c])) != dtypes[c]:
+            mistyped[c] = (dtypes[c], found)
+    if missing or mistyped:
+        raise SchemaMismatchError(missing, mistyped)
+
+
+def encode_features(X: pd.DataFrame, names, dtypes: dict[str, str], categories: dict[str, list[str]]) -> np.ndarray:
+    """Float matrix a booster sees: `names` in order, categories as codes into `categories`.
+
+    Unknown or missing category values become NaN (LightGBM's missing branch). The
+    schema is not checked here (:func:`check_features`).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"plan": ["gold", "new", None], "n": [1, 2, 3]})
+    >>> encode_features(X, ["n", "plan"], {"n": "numeric", "plan": "category"}, {"plan": ["basic", "gold"]}).tolist()
+    [[1.0, 1.0], [2.0, nan], [3.0, nan]]
+    """
+    out = np.empty((len(X), len(names)), dtype="float64")
+    for j, c in enumerate(names):
+        out[:, j] = encode_column(X[c], dtypes[c], categories.get(c))
+    return out
+
+
+def encode_column(values: pd.Series, dtype: str, categories: list[str] | None = None) -> np.ndarray:
+    """One feature column as a booster sees it: category codes, or the numbers.
+
+    float32 and float64 columns come back as they are (no copy), so the Arrow path of
+    training never holds a second dense copy of the stacked frame.
+
+    Examples
+    --------
+    >>> encode_column(pd.Series(["gold", None, "new"]), "category", ["basic", "gold"]).tolist()
+    [1.0, nan, nan]
+    >>> encode_column(pd.Series([1, 2]), "numeric").tolist()
+    [1.0, 2.0]
+    """
+    if dtype == "category":
+        known = pd.Index(categories)
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # Map the few levels, then take codes: no string per row.
+            level_codes = known.get_indexer(values.cat.categories.astype("str"))
+            codes = np.append(level_codes, -1)[values.cat.codes.to_numpy()]  # code -1 (missing) -> -1
+        else:
+            # Codes by hash lookup in C (a row-wise dict map took ~4.5 s a million rows).
+            codes = known.get_indexer(values.astype("str"))
+        return np.where(codes < 0, np.nan, codes)
+    if values.dtype in (np.float32, np.float64):
+        return values.to_numpy()
+    return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
 def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int = 2) -> ChurnModel:

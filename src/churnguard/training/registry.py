@@ -32,7 +32,9 @@ __all__ = [
     "default_tracking_uri",
     "load_task_model",
     "log_run",
+    "mlflow_tracking",
     "model_name",
+    "requirements",
 ]
 
 
@@ -78,8 +80,17 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _mlflow_uri(tracking_uri: str | None):
-    """Point MLflow at `tracking_uri` for the duration, then restore the caller's settings."""
+def mlflow_tracking(tracking_uri: str | None):
+    """Point MLflow at `tracking_uri` for the duration, then restore the caller's settings; yields the URI.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> uri = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "mlflow.db")
+    >>> with mlflow_tracking(uri) as used:
+    ...     used == uri
+    True
+    """
     import mlflow
 
     uri = tracking_uri or default_tracking_uri()
@@ -131,7 +142,7 @@ def champion_on_holdout(
     """
     import mlflow
 
-    with _mlflow_uri(tracking_uri) as uri:
+    with mlflow_tracking(tracking_uri) as uri:
         try:
             version = mlflow.MlflowClient().get_model_version_by_alias(model_name(spec.task), "champion")
         except mlflow.exceptions.MlflowException:
@@ -236,7 +247,7 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
     model, window = artifact.estimator, ev_.training_window
     y_test = ev_.test["label"].to_numpy()
     experiment = name = model_name(spec.task)
-    with _mlflow_uri(tracking_uri) as uri, tempfile.TemporaryDirectory() as tmp:
+    with mlflow_tracking(tracking_uri) as uri, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         plots = ev.write_plots(tmp / "plots", y_test, ev_.scores, probability=ev_.probability,
                                shap_importance=ev_.shap_importance, title=spec.task)
@@ -268,7 +279,7 @@ def log_run(record: RunRecord, *, tracking_uri: str | None = None) -> Registrati
                            "artifact_json": str(model_dir / "artifact.json")},
                 signature=infer_signature(example, model.predict_proba(example)[:, 1]),
                 input_example=example,
-                pip_requirements=_requirements(),
+                pip_requirements=requirements(),
             )
             version = str(mlflow.register_model(info.model_uri, name).version)
             client.set_registered_model_alias(name, record.alias, version)
@@ -316,7 +327,14 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(float(v))
 
 
-def _requirements() -> list[str]:
+def requirements() -> list[str]:
+    """Pinned requirements of a logged model: churnguard and the libraries its estimators load with.
+
+    Examples
+    --------
+    >>> [r.split("==")[0] for r in requirements()][:2]
+    ['churnguard', 'lightgbm']
+    """
     from importlib.metadata import version
 
     # Pinned so an outside batch job rebuilds the same environment; churnguard itself
@@ -372,7 +390,7 @@ def load_task_model(task: str | None, *, tracking_uri: str | None = None,
 
     import mlflow
 
-    with _mlflow_uri(tracking_uri):
+    with mlflow_tracking(tracking_uri):
         client = mlflow.MlflowClient()
         name = version = run_id = None
         if model_uri is None:
