@@ -23,18 +23,23 @@ import pandas as pd
 from churnguard.config import TASKS, OutreachRules, load_outreach_rules
 from churnguard.outreach import (
     CONTEXT_COLUMNS,
+    CONTROL_COLUMNS,
     OUTREACH_COLUMNS,
     PROBABILITY,
     SUPPRESSED_COLUMNS,
+    ProfitCurve,
     candidates,
+    control_frame,
     explain_chunk,
     explainers,
     feature_set_groups,
+    held_out,
     listing_status,
     member_mask,
     merge_catalogues,
     outreach_frame,
     predict_tasks,
+    profit_curve,
     rank_outreach,
     scored_customers,
     suppressed_frame,
@@ -47,9 +52,11 @@ from churnguard.timeline import coerce_as_of, population
 from churnguard.training.artifact import as_artifact, load_models
 
 __all__ = [
+    "CONTROL_COLUMNS",
     "OUTREACH_COLUMNS",
     "SUPPRESSED_COLUMNS",
     "ScoreResult",
+    "held_out_counts",
     "load_models",
     "model_info",
     "rank_outreach",
@@ -73,7 +80,8 @@ class ScoreResult:
         Who was not ranked and why, columns :data:`SUPPRESSED_COLUMNS`.
     scored : DataFrame
         Every population customer: ``customer_id``, probabilities, ``value``,
-        ``priority``, ``action``, ``status`` (``listed``, ``suppressed``,
+        ``priority``, ``action``, ``group`` (``treatment`` / ``control`` for the
+        eligible), ``status`` (``listed``, ``control``, ``suppressed``,
         ``over_capacity``, ``below_threshold``), plus reason columns when
         ``explain="all"``.
     features : dict of task -> DataFrame
@@ -93,6 +101,13 @@ class ScoreResult:
         The explanation mode of the run.
     rules : OutreachRules or None
         The rules the list was decided by (the report words money and actions by them).
+    controls : DataFrame
+        The held-out customers within the list's reach, columns :data:`CONTROL_COLUMNS`
+        (:func:`churnguard.outreach.held_out`): never to be contacted.
+    profit : ProfitCurve or None
+        Expected profit of calling the top k of the list ranked without `capacity`.
+    capacity : int or None
+        The overall capacity the list was cut to.
     """
 
     as_of: pd.Timestamp
@@ -105,6 +120,27 @@ class ScoreResult:
     explanations: pd.DataFrame = field(default_factory=pd.DataFrame)
     explain: str = "list"
     rules: OutreachRules | None = None
+    controls: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONTROL_COLUMNS))
+    profit: ProfitCurve | None = None
+    capacity: int | None = None
+
+    def held_out_per_action(self) -> dict[str, int]:
+        """Control customers per action in the control file, by action name."""
+        return held_out_counts(self.controls, self.outreach)
+
+
+def held_out_counts(controls: pd.DataFrame, outreach: pd.DataFrame) -> dict[str, int]:
+    """Held-out customers per action (every listed action appears, 0 when none was held out).
+
+    Examples
+    --------
+    >>> held_out_counts(pd.DataFrame({"action": ["retention_call"]}),
+    ...                 pd.DataFrame({"action": ["retention_call", "maintenance_visit"]}))
+    {'maintenance_visit': 0, 'retention_call': 1}
+    """
+    actions = sorted({*outreach["action"].dropna().astype(str), *controls["action"].dropna().astype(str)})
+    counts = controls["action"].astype(str).value_counts()
+    return {a: int(counts.get(a, 0)) for a in actions}
 
 
 # --------------------------------------------------------------------------- models
@@ -254,7 +290,8 @@ def score(
     rules : OutreachRules, optional
         Defaults to the packaged ``outreach.toml``.
     capacity : int, optional
-        At most this many customers on the list (after per-action caps).
+        At most this many customers on the list (after per-action caps); caps count
+        treatment customers only: the control group is drawn before them.
     chunk_size : int, default=200_000
         Customers per chunk: features are built, predicted and explained one chunk at
         a time so memory stays bounded by a chunk.
@@ -349,8 +386,13 @@ def score(
             {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}}
         )
         scored = candidates(probs, kernel, as_of, rules, churn_population=scored_by.get("churn"))
-        listed = rank_outreach(scored, rules=rules, capacity=capacity)
-        scored["status"] = listing_status(scored, listed)
+        # Ranked once without the overall capacity: the profit curve runs over all of it,
+        # and the list is its head (rank_outreach applies capacity last, after the caps).
+        uncapped = rank_outreach(scored, rules=rules)
+        curve = profit_curve(uncapped["priority"])
+        listed = uncapped if capacity is None else uncapped.head(int(capacity))
+        controls = held_out(scored, listed)
+        scored["status"] = listing_status(scored, listed, controls)
 
         drift_features = {}
         for task in models:
@@ -365,7 +407,8 @@ def score(
         # Explain chunk by chunk, only whom the list (or --explain-all) needs.
         to_explain = (
             pd.Index(scored["customer_id"]) if explain == "all"
-            else pd.Index(listed["customer_id"]) if explain == "list" else pd.Index([])
+            else pd.Index(pd.concat([listed["customer_id"], controls["customer_id"]])) if explain == "list"
+            else pd.Index([])
         )
         explained = _explain(
             models, stores, set_of, scored.set_index("customer_id"), to_explain, catalogue,
@@ -376,6 +419,7 @@ def score(
             store.close()
 
     outreach = outreach_frame(listed, explained)
+    control = control_frame(controls, explained)
     suppressed = suppressed_frame(scored.loc[scored["status"] == "suppressed"])
     scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake", "rank_tier"])
     if explain == "all":
@@ -392,6 +436,9 @@ def score(
         explanations=explained,
         explain=explain,
         rules=rules,
+        controls=control,
+        profit=curve,
+        capacity=None if capacity is None else int(capacity),
     )
 
 
@@ -427,9 +474,10 @@ def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, 
 
 
 def write_outreach(result: ScoreResult, out: Path | str) -> tuple[Path, Path]:
-    """Write the list to `out` and the suppressed list beside it, all or nothing.
+    """Write the list to `out`, the suppressed list and the control group beside it, all or nothing.
 
-    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv``; an
+    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv`` and
+    ``lists/outreach.control.csv`` (held out: never to be contacted); an
     ``explain="all"`` run also writes ``lists/outreach.scored.csv`` (every customer,
     with reasons). Every file goes to a temporary name first and is renamed only
     once all of them are complete, so a failure leaves no file, partial or new.
@@ -444,5 +492,5 @@ def write_outreach(result: ScoreResult, out: Path | str) -> tuple[Path, Path]:
     >>> [p.name for p in write_outreach(result, out)]
     ['outreach.csv', 'outreach.suppressed.csv']
     """
-    return write_lists(out, result.outreach, result.suppressed,
+    return write_lists(out, result.outreach, result.suppressed, controls=result.controls,
                        scored=result.scored if result.explain == "all" else None)
