@@ -34,6 +34,7 @@ from churnguard.outreach import (
     explainers,
     feature_set_groups,
     held_out,
+    held_out_counts,
     listing_status,
     member_mask,
     merge_catalogues,
@@ -56,7 +57,6 @@ __all__ = [
     "OUTREACH_COLUMNS",
     "SUPPRESSED_COLUMNS",
     "ScoreResult",
-    "held_out_counts",
     "load_models",
     "model_info",
     "rank_outreach",
@@ -127,20 +127,6 @@ class ScoreResult:
     def held_out_per_action(self) -> dict[str, int]:
         """Control customers per action in the control file, by action name."""
         return held_out_counts(self.controls, self.outreach)
-
-
-def held_out_counts(controls: pd.DataFrame, outreach: pd.DataFrame) -> dict[str, int]:
-    """Held-out customers per action (every listed action appears, 0 when none was held out).
-
-    Examples
-    --------
-    >>> held_out_counts(pd.DataFrame({"action": ["retention_call"]}),
-    ...                 pd.DataFrame({"action": ["retention_call", "maintenance_visit"]}))
-    {'maintenance_visit': 0, 'retention_call': 1}
-    """
-    actions = sorted({*outreach["action"].dropna().astype(str), *controls["action"].dropna().astype(str)})
-    counts = controls["action"].astype(str).value_counts()
-    return {a: int(counts.get(a, 0)) for a in actions}
 
 
 # --------------------------------------------------------------------------- models

@@ -48,6 +48,7 @@ from churnguard.outreach.groups import (
     control_draw,
     control_share,
     held_out,
+    held_out_counts,
 )
 from churnguard.outreach.policy import candidates, decide, lapsed_days, listing_status, rank_outreach
 from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks
@@ -78,6 +79,7 @@ __all__ = [
     "explainers",
     "feature_set_groups",
     "held_out",
+    "held_out_counts",
     "lapse_reasons",
     "lapsed_days",
     "listing_context",

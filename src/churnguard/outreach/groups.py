@@ -47,6 +47,7 @@ __all__ = [
     "control_draw",
     "control_share",
     "held_out",
+    "held_out_counts",
 ]
 
 GROUP = "group"
@@ -175,3 +176,17 @@ def held_out(scored: pd.DataFrame, listed: pd.DataFrame) -> pd.DataFrame:
     kept = ranked[control & (position.to_numpy() < reach)].copy()
     kept.insert(0, "rank", np.arange(1, len(kept) + 1, dtype="int64"))
     return kept.reset_index(drop=True)
+
+
+def held_out_counts(controls: pd.DataFrame, outreach: pd.DataFrame) -> dict[str, int]:
+    """Held-out customers per action (every listed action appears, 0 when none was held out).
+
+    Examples
+    --------
+    >>> held_out_counts(pd.DataFrame({"action": ["retention_call"]}),
+    ...                 pd.DataFrame({"action": ["retention_call", "maintenance_visit"]}))
+    {'maintenance_visit': 0, 'retention_call': 1}
+    """
+    actions = sorted({*outreach["action"].dropna().astype(str), *controls["action"].dropna().astype(str)})
+    counts = controls["action"].astype(str).value_counts()
+    return {a: int(counts.get(a, 0)) for a in actions}
