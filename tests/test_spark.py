@@ -182,6 +182,20 @@ def test_shard_of_an_id_is_fixed_across_runs_and_machines(spark):
     assert shards == [0, 1, 5]
 
 
+def test_spark_sql_sha2_gives_the_same_control_draw_as_the_kernel(spark):
+    from churnguard.outreach import control_draw
+
+    ids = ["007", "7", "c00042", "ü-1"]
+    actions = ["retention_call", "win_back", "maintenance_visit", "retention_call+maintenance_visit"]
+    frame = spark.createDataFrame(list(zip(ids, actions)), "customer_id string, action string")
+    sql = frame.selectExpr(
+        "customer_id",
+        "conv(substr(sha2(concat_ws('|', 'churnguard', '2026Q4', action, customer_id), 256), 1, 13), 16, 10)"
+        " / pow(16, 13) AS u").toPandas()
+    expected = control_draw(ids, actions, salt="churnguard", campaign="2026Q4")
+    assert sql.set_index("customer_id").loc[ids, "u"].tolist() == expected.tolist()
+
+
 # --------------------------------------------------------------------------- scoring
 
 
