@@ -110,11 +110,17 @@ def test_train_then_score_writes_the_list_and_its_suppressed_sibling(world, tmp_
                "--quiet") == EXIT_OK
     summary = capsys.readouterr().out
     assert "ROC-AUC" in summary and "champion" in summary
+    assert "expected maximum profit (EMP)" in summary
     out = tmp_path / "lists" / "outreach.csv"
     report = tmp_path / "lists" / "report.html"
     assert run("score", "--data", world, "--as-of", "2026-10-01", "--out", out, "--capacity", 25,
-               "--report", report, "--tracking-uri", uri, "--quiet") == EXIT_OK
+               "--report", report, "--tracking-uri", uri) == EXIT_OK
+    said = capsys.readouterr().err  # churnguard's messages go to stderr, the data to files
+    held = pd.read_csv(tmp_path / "lists" / "outreach.control.csv", dtype={"customer_id": str})
+    assert f"{len(held):,} held out as control, DO NOT CONTACT -> {tmp_path / 'lists' / 'outreach.control.csv'}" in said
+    assert "maximises expected profit" in said
     listed = pd.read_csv(out, dtype={"customer_id": str})
+    assert not set(held["customer_id"]) & set(listed["customer_id"])
     # At most the capacity: the policy lists only customers a contact pays for.
     assert 0 < len(listed) <= 25 and listed["rank"].tolist() == list(range(1, len(listed) + 1))
     assert listed["maintenance_probability"].isna().all()  # no maintenance model registered

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnguard.io import read_raw_table
-from churnguard.scoring import OUTREACH_COLUMNS, SUPPRESSED_COLUMNS, score
+from churnguard.scoring import CONTROL_COLUMNS, OUTREACH_COLUMNS, SUPPRESSED_COLUMNS, score
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,17 @@ def test_demo_writes_list_suppressed_list_and_report(demo):
     assert list(outreach.columns) == OUTREACH_COLUMNS
     assert list(read_raw_table(paths["suppressed"]).columns) == SUPPRESSED_COLUMNS
     assert len(outreach) > 100
+    controls = read_raw_table(paths["control"])
+    assert paths["control"] == out / "outreach.control.csv"
+    assert list(controls.columns) == CONTROL_COLUMNS and len(controls) > 0
+    assert not set(controls["customer_id"]) & set(outreach["customer_id"])
     tasks = [set(json.loads(text)) for text in outreach["explanation"]]
     # Churn explains everyone; maintenance only owners of an installed product.
     assert all("churn" in t for t in tasks) and any("maintenance" in t for t in tasks)
     html = paths["report"].read_text()
     assert "churnguard-churn" in html and "churnguard-maintenance" in html
+    assert f"{len(controls):,} customers are held out as a control group and must not be contacted" in html
+    assert "maximises expected profit" in html
     # The local MLflow store lives under the output folder: no server, nothing elsewhere.
     assert (out / "mlflow.db").exists()
     assert not list(out.glob(".*.tmp"))
@@ -278,6 +284,12 @@ def test_demo_report_in_headless_chromium_lists_sorts_and_filters_through_its_ow
     assert browser.evaluate(ids)[:20] == outreach["customer_id"].astype(str).head(20).tolist()
     assert browser.evaluate("document.querySelector('meta[name=viewport]').content") == \
         "width=device-width, initial-scale=1"
+    # The page says who is held out, per action, and that they must not be contacted.
+    note = browser.evaluate("document.getElementById('control-note').innerText")
+    controls = read_raw_table(demo_run["paths"]["control"])
+    assert f"{len(controls):,} customers are held out as a control group and must not be contacted" in note
+    for action, n in controls["action"].value_counts().items():
+        assert f"{action.replace('_', ' ')} {n:,}" in note
     # The list comes first: its table sits above the summary's first heading.
     assert browser.evaluate("document.querySelector('#outreach').compareDocumentPosition("
                             "document.querySelector('h2')) & Node.DOCUMENT_POSITION_FOLLOWING") != 0

@@ -160,3 +160,17 @@ def test_report_given_an_impact_result_shows_the_impact_section_after_the_summar
     assert html.index("<h2>Summary</h2>") < html.index('<section id="impact">') < html.index("Score distributions")
     assert f"{impact.campaigns.loc[0, 'saved']:,.1f} (" in html
     assert 'id="impact"' not in write_report(result, tmp_path / "plain.html", models={"churn": model}).read_text()
+
+
+def test_report_says_who_is_held_out_per_action_and_how_many_to_call(scored_run, tmp_path):
+    result, model = scored_run
+    html = write_report(result, tmp_path / "report.html", models={"churn": model}).read_text()
+    n_held = len(result.controls)
+    assert n_held > 0
+    assert f"{n_held:,} customers are held out as a control group and must not be contacted" in html
+    assert f"retention call {n_held:,}" in html  # every listed customer here is a retention call
+    assert "held out (control, do not contact)" in html and "2024Q2" in html  # the campaign key
+    curve = result.profit
+    assert f"Calling the top <b>{curve.best_k:,}</b> maximises expected profit" in html
+    assert "Today&#39;s capacity of 100 calls 100" in html or "Today's capacity of 100 calls 100" in html
+    assert 'alt="expected profit by number of customers called"' in html

@@ -182,6 +182,20 @@ def test_shard_of_an_id_is_fixed_across_runs_and_machines(spark):
     assert shards == [0, 1, 5]
 
 
+def test_spark_sql_sha2_gives_the_same_control_draw_as_the_kernel(spark):
+    from churnguard.outreach import control_draw
+
+    ids = ["007", "7", "c00042", "ü-1"]
+    actions = ["retention_call", "win_back", "maintenance_visit", "retention_call+maintenance_visit"]
+    frame = spark.createDataFrame(list(zip(ids, actions)), "customer_id string, action string")
+    sql = frame.selectExpr(
+        "customer_id",
+        "conv(substr(sha2(concat_ws('|', 'churnguard', '2026Q4', action, customer_id), 256), 1, 13), 16, 10)"
+        " / pow(16, 13) AS u").toPandas()
+    expected = control_draw(ids, actions, salt="churnguard", campaign="2026Q4")
+    assert sql.set_index("customer_id").loc[ids, "u"].tolist() == expected.tolist()
+
+
 # --------------------------------------------------------------------------- scoring
 
 
@@ -232,6 +246,14 @@ def assert_same_outreach(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert got["explanation"].tolist() == expected["explanation"].tolist()
 
 
+def assert_same_controls(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    from churnguard.outreach import CONTROL_COLUMNS, OUTREACH_COLUMNS
+
+    assert list(got.columns) == CONTROL_COLUMNS
+    assert set(got["group"]) <= {"control"}
+    assert_same_outreach(got[OUTREACH_COLUMNS], expected[OUTREACH_COLUMNS])
+
+
 def assert_same_suppressed(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     from churnguard.scoring import SUPPRESSED_COLUMNS
 
@@ -259,6 +281,15 @@ def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spa
     assert len(expected.suppressed) > 0 and expected.suppressed["priority"].is_monotonic_decreasing
     assert_same_outreach(got, expected.outreach)
     assert_same_suppressed(result.suppressed.toPandas(), expected.suppressed)
+    # The same control group, drawn from the same hash, reached by the same list.
+    assert len(expected.controls) > 5
+    assert_same_controls(result.controls.toPandas(), expected.controls)
+    def groups(frame):
+        frame = frame.sort_values("customer_id", kind="mergesort")
+        return list(zip(frame["customer_id"], frame["group"].astype(object).where(frame["group"].notna(), None)))
+
+    assert groups(result.scored.select("customer_id", "group").toPandas()) == groups(expected.scored)
+    np.testing.assert_allclose(result.profit.cumulative, expected.profit.cumulative, rtol=0, atol=1e-9)
     # The reasons compare with the same typical values: population medians, exactly.
     from churnguard.outreach import typical_values
 
@@ -269,23 +300,29 @@ def test_spark_outreach_list_equals_single_machine_with_and_without_capacity(spa
     # Per-action caps, then --capacity, ranked over all shards (the same scores, ranked again).
     capped = replace(rules, capacity_per_action={"maintenance_visit": 7, "retention_call": 40})
     expected = score(local_world.tables, AS_OF, models, rules=capped, capacity=30)
-    outreach, suppressed = result.relist(rules=capped, capacity=30)
+    lists = result.lists(rules=capped, capacity=30)
+    outreach, suppressed = lists.outreach, lists.suppressed
     assert len(expected.outreach) == 30
     assert_same_outreach(outreach.toPandas(), expected.outreach)
     assert_same_suppressed(suppressed.toPandas(), expected.suppressed)
+    # Capacity cut the list: only the controls above its last listed customer per action.
+    assert 0 < len(expected.controls) < len(expected.scored["group"].eq("control").to_numpy().nonzero()[0])
+    assert_same_controls(lists.controls.toPandas(), expected.controls)
 
     # Written all or nothing: Parquet through Spark, a local CSV by the single-machine writer.
     from churnguard.scoring import write_outreach
     from churnguard.spark import write_outreach_spark
 
     out = world_dir.parent / "lists"
-    write_outreach_spark(outreach, suppressed, str(out / "outreach.parquet"))
+    write_outreach_spark(outreach, suppressed, str(out / "outreach.parquet"), controls=lists.controls)
     assert_same_outreach(pd.read_parquet(out / "outreach.parquet"), expected.outreach)
     assert_same_suppressed(pd.read_parquet(out / "outreach.suppressed.parquet"), expected.suppressed)
-    write_outreach_spark(outreach, suppressed, str(out / "outreach.csv"))
+    assert_same_controls(pd.read_parquet(out / "outreach.control.parquet"), expected.controls)
+    write_outreach_spark(outreach, suppressed, str(out / "outreach.csv"), controls=lists.controls)
     write_outreach(expected, out / "single.csv")
     assert (out / "outreach.csv").read_bytes() == (out / "single.csv").read_bytes()
     assert (out / "outreach.suppressed.csv").read_bytes() == (out / "single.suppressed.csv").read_bytes()
+    assert (out / "outreach.control.csv").read_bytes() == (out / "single.control.csv").read_bytes()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left behind
     result.scored.unpersist()
 

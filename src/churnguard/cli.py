@@ -226,6 +226,25 @@ def _echo_lists(quiet: bool, n_listed: int, path, n_suppressed: int, suppressed_
     _echo(quiet, f"{n_suppressed:,} suppressed -> {suppressed_path}")
 
 
+def _echo_controls(quiet: bool, held: dict[str, int], control_path, rules) -> None:
+    from churnguard.outreach import control_share
+
+    per_action = ", ".join(f"{action} {n:,} ({control_share(action, rules):.0%} share)" for action, n in held.items())
+    _echo(quiet, f"{sum(held.values()):,} held out as control, DO NOT CONTACT -> {control_path}"
+                 + (f": {per_action}" if per_action else ""))
+
+
+def _echo_profit(quiet: bool, curve, capacity: int | None, n_listed: int, rules) -> None:
+    if curve is None:
+        return
+    _echo(quiet, f"calling the top {curve.best_k:,} maximises expected profit: {rules.money(curve.best_profit)}")
+    if capacity is not None and n_listed < curve.best_k:
+        earned = curve.at(n_listed)
+        share = earned / curve.best_profit if curve.best_profit > 0 else float("nan")
+        _echo(quiet, f"--capacity {capacity:,} calls {n_listed:,}: expected profit {rules.money(earned)} "
+                     f"({share:.0%} of the maximum)")
+
+
 def _echo_features(quiet: bool, n_customers: int, n_features: int, out) -> None:
     _echo(quiet, f"{n_customers:,} customers x {n_features} features -> {out}")
 
@@ -658,6 +677,8 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
                                       report=report)
         _warn_problems(run.warnings)
         _echo_lists(quiet, run.n_listed, run.path, run.n_suppressed, run.suppressed_path)
+        _echo_controls(quiet, run.held_out, run.control_path, outreach_rules)
+        _echo_profit(quiet, run.profit, capacity, run.n_listed, outreach_rules)
         if report is not None:
             _echo(quiet, f"report -> {report}")
         return EXIT_OK
@@ -688,6 +709,10 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
             Path(report).unlink(missing_ok=True)
         raise
     _echo_lists(quiet, len(result.outreach), path, len(result.suppressed), suppressed)
+    from churnguard.io import sibling_path
+
+    _echo_controls(quiet, result.held_out_per_action(), sibling_path(path, "control"), result.rules)
+    _echo_profit(quiet, result.profit, capacity, len(result.outreach), result.rules)
     if report is not None:
         _echo(quiet, f"report -> {report}")
     return EXIT_OK

@@ -356,6 +356,19 @@ class OutreachRules:
     # Names from the data as care agents say them, e.g. heat_pump = "heat pump"; a name
     # not listed is shown with its underscores as spaces.
     display_names: dict[str, str] = field(default_factory=dict)
+    # Hold-out groups (churnguard.outreach.groups): the share of each action's candidates
+    # kept out of the list as a control, drawn from sha256(salt|campaign|action|customer_id).
+    control_share: float = 0.10
+    control_share_per_action: dict[str, float] = field(default_factory=dict)
+    control_salt: str = "churnguard"
+    # The campaign key: "" derives it from the quarter of as_of ("2026Q4"), so a customer keeps
+    # their group every night of a quarter's campaign; set it to run a campaign on other dates.
+    control_campaign: str = ""
+    # Expected maximum profit of the churn model (churnguard.training.emp): the acceptance rate
+    # of a retention offer ~ Beta(emp_alpha, emp_beta), and the offer's cost to the business.
+    emp_alpha: float = 6.0
+    emp_beta: float = 14.0
+    offer_cost: float = 0.0
 
     def __post_init__(self):
         actions = {*ACTIONS, BOTH_ACTIONS}
@@ -369,6 +382,14 @@ class OutreachRules:
             if unknown := set(table) - actions:
                 raise ValueError(f"outreach rules: {name} has unknown action(s) {sorted(unknown)}; "
                                  f"expected some of {sorted(actions)}")
+        if unknown := set(self.control_share_per_action) - actions:
+            raise ValueError(f"outreach rules: control_share_per_action has unknown action(s) {sorted(unknown)}; "
+                             f"expected some of {sorted(actions)}")
+        shares = [self.control_share, *self.control_share_per_action.values()]
+        if any(not 0.0 <= float(v) < 1.0 for v in shares):
+            raise ValueError("outreach rules: control_share and control_share_per_action must be in [0, 1)")
+        if self.emp_alpha <= 0 or self.emp_beta <= 0 or self.offer_cost < 0:
+            raise ValueError("outreach rules: emp_alpha and emp_beta must be > 0, offer_cost >= 0")
         if any(int(v) < 0 for v in self.capacity_per_action.values()):
             raise ValueError("outreach rules: capacity_per_action values must be >= 0")
         for action, rule in merged.items():

@@ -35,7 +35,8 @@ def run_demo(
     out_dir : path
         Everything goes here: ``data/`` (the generated world), ``mlflow.db`` and
         ``mlruns/`` (the MLflow store, unless `tracking_uri` is given),
-        ``outreach.csv``, ``outreach.suppressed.csv`` and ``report.html``.
+        ``outreach.csv``, ``outreach.suppressed.csv``, ``outreach.control.csv`` (the
+        held-out control group, not to be contacted) and ``report.html``.
     n_customers : int, default=10_000
         Size of the generated world; 10,000 keeps the whole demo at a few minutes on
         two cores (about 150 s of CPU time, measured) with honest models.
@@ -51,17 +52,18 @@ def run_demo(
     Returns
     -------
     dict of str -> Path
-        ``data``, ``tracking``, ``outreach``, ``suppressed``, ``report``; and ``impact``
-        (what past campaigns saved, :func:`churnguard.impact.measure_impact`) when the
-        world has an ``outreach_log``, whose section the report then includes.
+        ``data``, ``tracking``, ``outreach``, ``suppressed``, ``control``, ``report``;
+        and ``impact`` (what past campaigns saved, :func:`churnguard.impact.measure_impact`)
+        when the world has an ``outreach_log``, whose section the report then includes.
 
     Examples
     --------
     >>> paths = run_demo("demo-out", quiet=True)  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
-    ['data', 'outreach', 'report', 'suppressed', 'tracking']
+    ['control', 'data', 'outreach', 'report', 'suppressed', 'tracking']
     """
     from churnguard.config import load_model_spec, load_outreach_rules
+    from churnguard.io import sibling_path
     from churnguard.labels import data_end
     from churnguard.report import write_report
     from churnguard.scoring import score, write_outreach
@@ -117,12 +119,14 @@ def run_demo(
     impact = _impact(tables, out_dir, tracking_uri, say)
     report = write_report(result, out_dir / "report.html", models=models,
                           impact=impact[1] if impact is not None else None)
-    say(f"{len(result.outreach):,} customers ranked, {len(result.suppressed):,} suppressed")
+    say(f"{len(result.outreach):,} customers ranked, {len(result.suppressed):,} suppressed, "
+        f"{len(result.controls):,} held out as control (not to be contacted)")
     paths = {
         "data": data_dir,
         "tracking": Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else tracking_uri,
         "outreach": outreach,
         "suppressed": suppressed,
+        "control": sibling_path(outreach, "control"),
         "report": report,
     }
     if impact is not None:

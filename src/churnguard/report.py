@@ -106,6 +106,25 @@ def _drift_plot(drift: pd.DataFrame) -> str | None:
     return _png(fig)
 
 
+def _profit_plot(curve, capacity: int | None, rules) -> str | None:
+    if curve is None or curve.n == 0:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    ax.plot(np.arange(curve.n + 1), curve.cumulative, color="#1f4e79")
+    ax.axvline(curve.best_k, color="#2e7d32", linestyle="--", linewidth=1, label=f"best: top {curve.best_k:,}")
+    if capacity is not None and capacity < curve.n:
+        ax.axvline(capacity, color="#e6a23c", linestyle=":", linewidth=1, label=f"capacity {capacity:,}")
+    ax.set_xlabel("customers called, in rank order")
+    ax.set_ylabel(f"expected profit ({rules.currency})")
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
 def _money(x: float, rules=None) -> str:
     if rules is None:
         return f"{x:,.2f}"
@@ -266,7 +285,7 @@ def write_report(
 
     import churnguard
     from churnguard.config import load_outreach_rules
-    from churnguard.outreach import suppression_code
+    from churnguard.outreach import campaign_key, control_share, suppression_code
 
     out_html = Path(out_html)
     scored = result.scored
@@ -283,15 +302,29 @@ def write_report(
     edges = list(RISK_BANDS.values())
     band_note = f"low < {edges[0]}, moderate < {edges[1]}, high < {edges[2]}, very high from {edges[2]}"
 
+    controls = getattr(result, "controls", None)
+    controls = controls if controls is not None else pd.DataFrame(columns=["action"])
     action_rows = []
     actions = [a for a in dict.fromkeys([*outreach["action"].dropna().astype(str),
+                                         *controls["action"].dropna().astype(str),
                                          "retention_call", "maintenance_visit", "maintenance_reminder"])]
     for action in actions:
         on_list = outreach[outreach["action"] == action]
         over = int(((scored["status"] == "over_capacity") & (scored["action"] == action)).sum())
         action_rows.append({"action": action.replace("_", " "), "listed": len(on_list),
                             "value": _money(on_list["value_at_risk"].sum(), rules),
-                            "saved": _money(on_list["priority"].sum(), rules), "over": over})
+                            "saved": _money(on_list["priority"].sum(), rules), "over": over,
+                            "held": int((controls["action"] == action).sum()),
+                            "share": f"{control_share(action, rules):.0%}"})
+    held_rows = [{"action": r["action"], "n": r["held"]} for r in action_rows if r["held"]]
+    curve, capacity = getattr(result, "profit", None), getattr(result, "capacity", None)
+    profit = None
+    if curve is not None:
+        listed_k = len(outreach)
+        earned = curve.at(listed_k)
+        share = f" ({earned / curve.best_profit:.0%} of the maximum)" if curve.best_profit > 0 else ""
+        profit = {"best_k": curve.best_k, "best": _money(curve.best_profit, rules), "capacity": capacity,
+                  "listed": listed_k, "at_capacity": f"expected profit {_money(earned, rules)}{share}"}
     suppressed = result.suppressed
     suppressed_rows, suppressed_top = [], []
     if len(suppressed):
@@ -368,6 +401,12 @@ def write_report(
         n_scored=len(scored),
         n_listed=len(outreach),
         n_suppressed=len(suppressed),
+        n_controls=len(controls),
+        held_rows=held_rows,
+        control_file="in the .control file beside the list, e.g. outreach.control.csv",
+        campaign=campaign_key(result.as_of, rules),
+        profit=profit,
+        profit_plot=_profit_plot(curve, capacity, rules),
         value_at_risk=_money(outreach["value_at_risk"].sum(), rules) if len(outreach) else _money(0.0, rules),
         saved=_money(outreach["priority"].sum(), rules) if len(outreach) else _money(0.0, rules),
         currency=rules.currency,

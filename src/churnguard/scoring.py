@@ -23,19 +23,25 @@ import pandas as pd
 from churnguard.config import TASKS, OutreachRules, load_outreach_rules
 from churnguard.outreach import (
     CONTEXT_COLUMNS,
+    CONTROL_COLUMNS,
     OUTREACH_COLUMNS,
     PROBABILITY,
     SUPPRESSED_COLUMNS,
+    ProfitCurve,
     candidates,
+    control_frame,
     explain_chunk,
     explainers,
     feature_set_groups,
+    held_out,
+    held_out_counts,
     listing_status,
     member_mask,
     merge_catalogues,
     outreach_frame,
     predict_tasks,
     predict_uplift,
+    profit_curve,
     rank_outreach,
     scored_customers,
     suppressed_frame,
@@ -48,6 +54,7 @@ from churnguard.timeline import coerce_as_of, population
 from churnguard.training.artifact import as_artifact, load_models
 
 __all__ = [
+    "CONTROL_COLUMNS",
     "OUTREACH_COLUMNS",
     "SUPPRESSED_COLUMNS",
     "ScoreResult",
@@ -74,7 +81,8 @@ class ScoreResult:
         Who was not ranked and why, columns :data:`SUPPRESSED_COLUMNS`.
     scored : DataFrame
         Every population customer: ``customer_id``, probabilities, ``value``,
-        ``priority``, ``action``, ``status`` (``listed``, ``suppressed``,
+        ``priority``, ``action``, ``group`` (``treatment`` / ``control`` for the
+        eligible), ``status`` (``listed``, ``control``, ``suppressed``,
         ``over_capacity``, ``below_threshold``), plus reason columns when
         ``explain="all"``.
     features : dict of task -> DataFrame
@@ -94,6 +102,13 @@ class ScoreResult:
         The explanation mode of the run.
     rules : OutreachRules or None
         The rules the list was decided by (the report words money and actions by them).
+    controls : DataFrame
+        The held-out customers within the list's reach, columns :data:`CONTROL_COLUMNS`
+        (:func:`churnguard.outreach.held_out`): never to be contacted.
+    profit : ProfitCurve or None
+        Expected profit of calling the top k of the list ranked without `capacity`.
+    capacity : int or None
+        The overall capacity the list was cut to.
     """
 
     as_of: pd.Timestamp
@@ -106,6 +121,13 @@ class ScoreResult:
     explanations: pd.DataFrame = field(default_factory=pd.DataFrame)
     explain: str = "list"
     rules: OutreachRules | None = None
+    controls: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CONTROL_COLUMNS))
+    profit: ProfitCurve | None = None
+    capacity: int | None = None
+
+    def held_out_per_action(self) -> dict[str, int]:
+        """Control customers per action in the control file, by action name."""
+        return held_out_counts(self.controls, self.outreach)
 
 
 # --------------------------------------------------------------------------- models
@@ -256,7 +278,8 @@ def score(
     rules : OutreachRules, optional
         Defaults to the packaged ``outreach.toml``.
     capacity : int, optional
-        At most this many customers on the list (after per-action caps).
+        At most this many customers on the list (after per-action caps); caps count
+        treatment customers only: the control group is drawn before them.
     chunk_size : int, default=200_000
         Customers per chunk: features are built, predicted and explained one chunk at
         a time so memory stays bounded by a chunk.
@@ -361,8 +384,13 @@ def score(
             {"customer_id": [], **{PROBABILITY[t]: [] for t in TASKS}, **({"uplift": []} if uplift is not None else {})}
         )
         scored = candidates(probs, kernel, as_of, rules, churn_population=scored_by.get("churn"))
-        listed = rank_outreach(scored, rules=rules, capacity=capacity)
-        scored["status"] = listing_status(scored, listed)
+        # Ranked once without the overall capacity: the profit curve runs over all of it,
+        # and the list is its head (rank_outreach applies capacity last, after the caps).
+        uncapped = rank_outreach(scored, rules=rules)
+        curve = profit_curve(uncapped["priority"])
+        listed = uncapped if capacity is None else uncapped.head(int(capacity))
+        controls = held_out(scored, listed)
+        scored["status"] = listing_status(scored, listed, controls)
 
         drift_features = {}
         for task in models:
@@ -377,7 +405,8 @@ def score(
         # Explain chunk by chunk, only whom the list (or --explain-all) needs.
         to_explain = (
             pd.Index(scored["customer_id"]) if explain == "all"
-            else pd.Index(listed["customer_id"]) if explain == "list" else pd.Index([])
+            else pd.Index(pd.concat([listed["customer_id"], controls["customer_id"]])) if explain == "list"
+            else pd.Index([])
         )
         explained = _explain(
             explained_by, stores, set_of, scored.set_index("customer_id"), to_explain, catalogue,
@@ -388,6 +417,7 @@ def score(
             store.close()
 
     outreach = outreach_frame(listed, explained)
+    control = control_frame(controls, explained)
     suppressed = suppressed_frame(scored.loc[scored["status"] == "suppressed"])
     scored = scored.drop(columns=["eligible", "above_threshold", "churn_stake", "maintenance_stake", "rank_tier"])
     if explain == "all":
@@ -404,6 +434,9 @@ def score(
         explanations=explained,
         explain=explain,
         rules=rules,
+        controls=control,
+        profit=curve,
+        capacity=None if capacity is None else int(capacity),
     )
 
 
@@ -439,9 +472,10 @@ def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, 
 
 
 def write_outreach(result: ScoreResult, out: Path | str) -> tuple[Path, Path]:
-    """Write the list to `out` and the suppressed list beside it, all or nothing.
+    """Write the list to `out`, the suppressed list and the control group beside it, all or nothing.
 
-    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv``; an
+    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv`` and
+    ``lists/outreach.control.csv`` (held out: never to be contacted); an
     ``explain="all"`` run also writes ``lists/outreach.scored.csv`` (every customer,
     with reasons). Every file goes to a temporary name first and is renamed only
     once all of them are complete, so a failure leaves no file, partial or new.
@@ -456,5 +490,5 @@ def write_outreach(result: ScoreResult, out: Path | str) -> tuple[Path, Path]:
     >>> [p.name for p in write_outreach(result, out)]
     ['outreach.csv', 'outreach.suppressed.csv']
     """
-    return write_lists(out, result.outreach, result.suppressed,
+    return write_lists(out, result.outreach, result.suppressed, controls=result.controls,
                        scored=result.scored if result.explain == "all" else None)

@@ -10,6 +10,8 @@ and moved differs between them.
   per-task predict loop;
 * :mod:`~churnguard.outreach.suppression`: whom not to contact, and why;
 * :mod:`~churnguard.outreach.policy`: stakes, priority, action, channel, ranking, capacity;
+* :mod:`~churnguard.outreach.groups`: the hashed treatment / control group of each candidate;
+* :mod:`~churnguard.outreach.profit`: the expected profit of calling the top k;
 * :mod:`~churnguard.outreach.explain`: contributions, typical values, reasons, explanation JSON;
 * :mod:`~churnguard.outreach.frames`: the output columns, rounding, writing all or nothing.
 """
@@ -27,32 +29,58 @@ from churnguard.outreach.explain import (
     typical_values,
 )
 from churnguard.outreach.frames import (
+    CONTROL_COLUMNS,
     OUTREACH_COLUMNS,
     PROBABILITY,
     SUPPRESSED_COLUMNS,
+    control_frame,
     outreach_frame,
     round_probabilities,
     suppressed_frame,
     write_lists,
 )
+from churnguard.outreach.groups import (
+    CONTROL,
+    GROUP,
+    TREATMENT,
+    assign_groups,
+    campaign_key,
+    control_draw,
+    control_share,
+    held_out,
+    held_out_counts,
+)
 from churnguard.outreach.policy import backfire_reasons, candidates, decide, lapsed_days, listing_status, rank_outreach
 from churnguard.outreach.predict import check_schema, feature_set_groups, predict_tasks, predict_uplift
+from churnguard.outreach.profit import ProfitCurve, profit_curve
 from churnguard.outreach.suppression import lapse_reasons, suppression_code, suppression_reasons
 
 __all__ = [
     "CONTEXT_COLUMNS",
+    "CONTROL",
+    "CONTROL_COLUMNS",
     "FAST_SHAP_MIN_ROWS",
+    "GROUP",
     "OUTREACH_COLUMNS",
     "PROBABILITY",
+    "ProfitCurve",
     "SUPPRESSED_COLUMNS",
+    "TREATMENT",
+    "assign_groups",
     "backfire_reasons",
+    "campaign_key",
     "candidates",
     "check_schema",
     "contributions",
+    "control_draw",
+    "control_frame",
+    "control_share",
     "decide",
     "explain_chunk",
     "explainers",
     "feature_set_groups",
+    "held_out",
+    "held_out_counts",
     "lapse_reasons",
     "lapsed_days",
     "listing_context",
@@ -63,6 +91,7 @@ __all__ = [
     "outreach_frame",
     "predict_tasks",
     "predict_uplift",
+    "profit_curve",
     "rank_outreach",
     "round_probabilities",
     "scored_customers",

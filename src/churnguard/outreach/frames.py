@@ -1,7 +1,9 @@
 """The output frames of an outreach run, their rounding, and writing them all or nothing.
 
 Column lists are the contract of ``/work/shared/design.md``: :data:`OUTREACH_COLUMNS`
-for the ranked list, :data:`SUPPRESSED_COLUMNS` for its ``.suppressed`` sibling.
+for the ranked list, :data:`SUPPRESSED_COLUMNS` for its ``.suppressed`` sibling, and
+:data:`CONTROL_COLUMNS` (the list's columns and ``group``) for its ``.control`` sibling:
+the held-out customers the CRM must not contact.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from churnguard.config import TASKS
 from churnguard.io import atomic_path, sibling_path
 
 __all__ = [
+    "CONTROL_COLUMNS",
     "OUTREACH_COLUMNS",
     "PROBABILITY",
     "SUPPRESSED_COLUMNS",
+    "control_frame",
     "outreach_frame",
     "round_probabilities",
     "suppressed_frame",
@@ -29,6 +33,7 @@ OUTREACH_COLUMNS = [
     "rank", "customer_id", "action", "channel", "priority", "churn_probability",
     "maintenance_probability", "value_at_risk", "reason_1", "reason_2", "reason_3", "explanation",
 ]
+CONTROL_COLUMNS = [*OUTREACH_COLUMNS, "group"]
 SUPPRESSED_COLUMNS = ["customer_id", "reason", "priority", "churn_probability", "maintenance_probability"]
 PROBABILITY = {task: f"{task}_probability" for task in TASKS}
 
@@ -77,6 +82,26 @@ def outreach_frame(listed: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFram
     return out[OUTREACH_COLUMNS].reset_index(drop=True)
 
 
+def control_frame(controls: pd.DataFrame, explained: pd.DataFrame) -> pd.DataFrame:
+    """The control file's columns: :func:`outreach_frame` of the held-out rows, and ``group``.
+
+    `controls` are the rows of :func:`churnguard.outreach.held_out` (their ``rank`` is the
+    order within the control file).
+
+    Examples
+    --------
+    >>> controls = pd.DataFrame({"rank": [1], "customer_id": ["b"], "action": ["retention_call"],
+    ...                          "channel": ["phone"], "priority": [8.0], "churn_probability": [0.4],
+    ...                          "maintenance_probability": [None], "group": ["control"]})
+    >>> frame = control_frame(controls, pd.DataFrame(index=pd.Index([], name="customer_id")))
+    >>> list(frame.columns[-2:]), frame["group"].tolist()
+    (['explanation', 'group'], ['control'])
+    """
+    out = outreach_frame(controls, explained)
+    out["group"] = "control"
+    return out[CONTROL_COLUMNS]
+
+
 def suppressed_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The suppressed list's columns from scored rows (``suppressed_reason`` becomes ``reason``).
 
@@ -105,28 +130,33 @@ def _write(frame: pd.DataFrame, tmp: Path, suffix: str) -> None:
 
 
 def write_lists(
-    out: Path | str, outreach: pd.DataFrame, suppressed: pd.DataFrame, *, scored: pd.DataFrame | None = None
+    out: Path | str, outreach: pd.DataFrame, suppressed: pd.DataFrame, *, scored: pd.DataFrame | None = None,
+    controls: pd.DataFrame | None = None,
 ) -> tuple[Path, Path]:
     """Write the list to `out` and the suppressed list beside it, all or nothing.
 
-    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv``, and with `scored`
-    also ``lists/outreach.scored.csv``. Every file goes to a temporary name first and
-    is renamed only once all of them are complete, so a failure leaves no file,
-    partial or new.
+    ``lists/outreach.csv`` gets ``lists/outreach.suppressed.csv`` and
+    ``lists/outreach.control.csv`` (`controls`, :data:`CONTROL_COLUMNS`; empty with its
+    header when None), and with `scored` also ``lists/outreach.scored.csv``. Every file
+    goes to a temporary name first and is renamed only once all of them are complete,
+    so a failure leaves no file, partial or new. Returns the list's and the suppressed
+    list's paths; the control file is ``sibling_path(out, "control")``.
 
     Examples
     --------
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "lists" / "outreach.csv"
     >>> paths = write_lists(out, pd.DataFrame(columns=OUTREACH_COLUMNS), pd.DataFrame(columns=SUPPRESSED_COLUMNS))
-    >>> [p.name for p in paths]
-    ['outreach.csv', 'outreach.suppressed.csv']
+    >>> [p.name for p in paths], sorted(p.name for p in out.parent.iterdir())
+    (['outreach.csv', 'outreach.suppressed.csv'], ['outreach.control.csv', 'outreach.csv', 'outreach.suppressed.csv'])
     """
     out = Path(out)
     if out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"{out}: unsupported output type {out.suffix!r}; use .csv or .parquet")
     suppressed_path = sibling_path(out, "suppressed")
-    files = [(out, outreach), (suppressed_path, suppressed)]
+    if controls is None:
+        controls = pd.DataFrame(columns=CONTROL_COLUMNS)
+    files = [(out, outreach), (suppressed_path, suppressed), (sibling_path(out, "control"), controls)]
     if scored is not None:
         files.append((sibling_path(out, "scored"), scored))
     with contextlib.ExitStack() as stack:

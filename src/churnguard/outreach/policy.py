@@ -29,8 +29,10 @@ the packaged ``defaults/outreach.toml``):
 * **eligible**: not suppressed (:mod:`churnguard.outreach.suppression`, and the
   ``lapsed``/``never_bought`` customers outside the churn population), a qualifying
   action and a positive priority.
+* **group**: each eligible customer is ``treatment`` or ``control`` of their action
+  (:mod:`churnguard.outreach.groups`, a salted hash); controls are never listed.
 * **ranking**: ``rank_tier`` (0, then ``win_back``'s 1), priority descending, then
-  ``customer_id``; per-action caps, then the overall capacity.
+  ``customer_id``; per-action caps, then the overall capacity, on treatment rows only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import pandas as pd
 
 from churnguard.config import BOTH_ACTIONS, OutreachRules, load_outreach_rules  # noqa: F401 (the examples use it)
 from churnguard.outreach.eligibility import member_mask
+from churnguard.outreach.groups import CONTROL, GROUP, assign_groups
 from churnguard.outreach.suppression import lapse_reasons, suppression_reasons
 
 __all__ = ["backfire_reasons", "candidates", "decide", "lapsed_days", "listing_status", "rank_outreach"]
@@ -227,8 +230,9 @@ def candidates(
     (:func:`churnguard.outreach.scored_customers`; None: everyone). A customer outside
     it is no retention call: without another qualifying action (or ``rules.win_back``)
     they are suppressed as ``lapsed (N days since last purchase)`` or ``never_bought``.
-    Adds to :func:`decide`'s columns ``suppressed_reason`` (``""`` when none) and
-    ``eligible``. Both engines call it on the same rows: Spark per shard, one machine
+    Adds to :func:`decide`'s columns ``suppressed_reason`` (``""`` when none),
+    ``eligible`` and ``group`` (``treatment`` or ``control`` for the eligible, see
+    :func:`churnguard.outreach.assign_groups`; None otherwise). Both engines call it on the same rows: Spark per shard, one machine
     on the whole population.
 
     Examples
@@ -239,8 +243,8 @@ def candidates(
     ...                           "do_not_contact": pd.array([False, True, False], dtype="boolean")})
     >>> rows = candidates(probs, {"customers": customers}, pd.Timestamp("2024-03-01"), load_outreach_rules(),
     ...                   churn_population=pd.Index(["a", "b"]))
-    >>> rows[["customer_id", "suppressed_reason", "eligible"]].values.tolist()
-    [['a', '', True], ['b', 'do_not_contact', False], ['c', 'never_bought', False]]
+    >>> rows[["customer_id", "suppressed_reason", "eligible", "group"]].values.tolist()
+    [['a', '', True, 'control'], ['b', 'do_not_contact', False, None], ['c', 'never_bought', False, None]]
     """
     customers = tables["customers"]
     ids = pd.Index(probs["customer_id"])
@@ -258,6 +262,8 @@ def candidates(
         reasons = np.where(backfires == "", reasons, np.where(reasons == "", backfires, reasons + "; " + backfires))
     scored["suppressed_reason"] = reasons
     scored["eligible"] = (reasons == "") & scored["above_threshold"].to_numpy()
+    # Object dtype: None, not a string NaN, where a customer is not a candidate.
+    scored[GROUP] = pd.Series(assign_groups(scored, as_of, rules), index=scored.index, dtype=object)
     return scored
 
 
@@ -285,7 +291,10 @@ def rank_outreach(
     """Order eligible customers and apply the caps; returns the listed rows with ``rank``.
 
     `scored` needs ``customer_id``, ``priority``, ``action`` and a boolean ``eligible``;
-    an optional ``rank_tier`` (0 first) puts ``win_back`` after every other action.
+    an optional ``rank_tier`` (0 first) puts ``win_back`` after every other action, and
+    rows of an optional ``group`` that are ``control`` are never listed: the caps count
+    treatment rows only (:func:`churnguard.outreach.held_out` finds the controls the
+    list reached).
 
     Examples
     --------
@@ -300,6 +309,8 @@ def rank_outreach(
     ['a']
     """
     eligible = scored[scored["eligible"]]
+    if GROUP in eligible:
+        eligible = eligible[(eligible[GROUP] != CONTROL).to_numpy()]
     tier = eligible["rank_tier"] if "rank_tier" in eligible else pd.Series(0, index=eligible.index)
     order = np.lexsort((eligible["customer_id"].to_numpy(dtype=object).astype(str),
                         -eligible["priority"].to_numpy(dtype="float64"), tier.to_numpy()))
@@ -315,16 +326,19 @@ def rank_outreach(
     return ranked.reset_index(drop=True)
 
 
-def listing_status(scored: pd.DataFrame, listed: pd.DataFrame) -> np.ndarray:
-    """What became of each scored customer: ``listed``, ``suppressed``, ``below_threshold``, ``over_capacity``.
+def listing_status(scored: pd.DataFrame, listed: pd.DataFrame, controls: pd.DataFrame | None = None) -> np.ndarray:
+    """What became of each scored customer: ``listed``, ``control``, ``suppressed``, ``below_threshold``, ``over_capacity``.
+
+    ``control``: held out within the list's reach (`controls`, :func:`churnguard.outreach.held_out`);
+    a control beyond the reach counts as ``over_capacity``.
 
     Examples
     --------
-    >>> scored = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
-    ...                        "suppressed_reason": ["", "do_not_contact", "", ""],
-    ...                        "above_threshold": [True, True, False, True]})
-    >>> listing_status(scored, pd.DataFrame({"customer_id": ["a"]})).tolist()
-    ['listed', 'suppressed', 'below_threshold', 'over_capacity']
+    >>> scored = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"],
+    ...                        "suppressed_reason": ["", "do_not_contact", "", "", ""],
+    ...                        "above_threshold": [True, True, False, True, True]})
+    >>> listing_status(scored, pd.DataFrame({"customer_id": ["a"]}), pd.DataFrame({"customer_id": ["e"]})).tolist()
+    ['listed', 'suppressed', 'below_threshold', 'over_capacity', 'control']
     """
     status = np.where(
         scored["suppressed_reason"] != "",
@@ -332,4 +346,6 @@ def listing_status(scored: pd.DataFrame, listed: pd.DataFrame) -> np.ndarray:
         np.where(~scored["above_threshold"], "below_threshold", "over_capacity"),
     ).astype(object)
     status[member_mask(scored["customer_id"], listed["customer_id"])] = "listed"
+    if controls is not None:
+        status[member_mask(scored["customer_id"], controls["customer_id"])] = CONTROL
     return status

@@ -70,9 +70,11 @@ def spark_udf(spark, model_uri: str, *, env_manager: str = "local"):
 #    whole population, per task like ``outreach.typical_values`` (maintenance over the
 #    customers it scores), merged by ``outreach.merge_medians``; above ``drift_sample``
 #    customers over a seeded sample, as the single-machine path also samples.
-# 3. Ranking with Spark operations: order (priority desc, customer_id asc), position
-#    within each action for ``rules.capacity_per_action``, then the rank and
-#    ``capacity``. Positions come from fixed priority buckets (quantiles taken once
+# 3. Ranking with Spark operations: the control group (decided per shard by the kernel,
+#    ``outreach.assign_groups``) is drawn out, then order (priority desc, customer_id
+#    asc), position within each action for ``rules.capacity_per_action``, then the rank
+#    and ``capacity`` over the treatment rows; the controls within the list's reach as
+#    ``outreach.held_out`` finds them; the expected profit curve over the uncapped list. Positions come from fixed priority buckets (quantiles taken once
 #    on the driver), a row number inside each bucket and the bucket's offset, so no
 #    step pulls every customer into one partition.
 # 4. Explain pass over the listed customers only (a join on the persisted rows):
@@ -86,7 +88,7 @@ SCORED_FIELDS = [
     ("value", "double"), ("churn_stake", "double"), ("maintenance_stake", "double"), ("value_at_risk", "double"),
     ("priority", "double"), ("action", "string"), ("channel", "string"), ("rank_tier", "bigint"),
     ("above_threshold", "boolean"),
-    ("suppressed_reason", "string"), ("eligible", "boolean"), (ELIGIBLE_MAINTENANCE, "boolean"),
+    ("suppressed_reason", "string"), ("eligible", "boolean"), ("group", "string"), (ELIGIBLE_MAINTENANCE, "boolean"),
 ]
 # Customers per priority bucket when ranking: one bucket is ranked in one task.
 CUSTOMERS_PER_BUCKET = 1_000_000
@@ -108,6 +110,11 @@ class SparkScoreResult:
     outreach, suppressed : pyspark.sql.DataFrame
         Columns ``scoring.OUTREACH_COLUMNS`` ordered by rank, ``scoring.SUPPRESSED_COLUMNS``
         ordered by priority (highest first), then customer_id.
+    controls : pyspark.sql.DataFrame
+        The held-out customers within the list's reach, ``outreach.CONTROL_COLUMNS``
+        ordered by their rank: never to be contacted.
+    profit : ProfitCurve
+        The expected profit of calling the top k of the list ranked without `capacity`.
     scored : pyspark.sql.DataFrame
         The persisted per-customer rows (scored columns, then ``__f_`` features);
         ``scored.unpersist()`` once the lists are written.
@@ -128,16 +135,34 @@ class SparkScoreResult:
     as_of: Any = None
     rules: Any = None
     feature_tasks: dict = field(default_factory=dict)
+    controls: Any = None
+    profit: Any = None
+    capacity: int | None = None
 
     def relist(self, *, rules=None, capacity: int | None = None):
         """(outreach, suppressed) again from the same scores under other caps.
 
         Only the ranking rules apply (``capacity_per_action`` and `capacity`); the
-        scores, actions and suppressions stay those of the original run.
+        scores, actions, groups and suppressions stay those of the original run.
         """
+        lists = self.lists(rules=rules, capacity=capacity)
+        return lists.outreach, lists.suppressed
+
+    def lists(self, *, rules=None, capacity: int | None = None) -> "SparkLists":
+        """The list, suppressed list, controls and profit curve again under other caps (see :meth:`relist`)."""
         from churnguard.config import load_outreach_rules
 
         return self._lists(rules or load_outreach_rules(), capacity)
+
+
+@dataclass(frozen=True)
+class SparkLists:
+    """The frames one ranking of a Spark run gives: list, suppressed list, controls, and the profit curve."""
+
+    outreach: Any
+    suppressed: Any
+    controls: Any
+    profit: Any
 
 
 # --------------------------------------------------------------------------- models on workers
@@ -340,6 +365,33 @@ def _rank(eligible, rules, capacity, n_buckets):
     return ranked
 
 
+def _held_out(eligible, listed, n_buckets):
+    """``outreach.held_out`` with Spark operations: the controls within the list's reach, with their rank.
+
+    Every candidate's position in list order; per action (a few rows, collected) whether
+    the caps left a treatment candidate off and the position of its last listed one; the
+    controls above that position (or all of the action's, when nothing was cut).
+    """
+    from pyspark.sql import functions as F
+
+    from churnguard.outreach import CONTROL
+
+    ordered = _positions(eligible, by=None, n_buckets=n_buckets, name="__order")
+    flagged = ordered.join(listed.select("customer_id", F.lit(True).alias("__listed")), on="customer_id", how="left")
+    is_control = F.col("group") == F.lit(CONTROL)
+    stats = (flagged.where(~is_control).groupBy("action")
+             .agg(F.max(F.when(F.col("__listed"), F.col("__order"))).alias("last"),
+                  F.max(F.when(F.col("__listed").isNull(), F.lit(1)).otherwise(F.lit(0))).alias("cut"))
+             .collect())
+    reach = F.lit(float("inf"))
+    for row in stats:
+        if row["cut"]:
+            limit = -1.0 if row["last"] is None else float(row["last"])
+            reach = F.when(F.col("action") == F.lit(row["action"]), F.lit(limit)).otherwise(reach)
+    controls = flagged.where(is_control & (F.col("__order").cast("double") < reach)).drop("__order", "__listed")
+    return _positions(controls, by=None, n_buckets=n_buckets, name="rank").withColumn("rank", F.col("rank") + 1)
+
+
 # --------------------------------------------------------------------------- score_spark
 
 
@@ -420,7 +472,7 @@ def score_spark_result(
                     for name in first.plan.surviving}
     catalogue = merge_catalogues(models, empty_tables, as_of, {k: p.feature_set for k, p in plans.items()}, set_of)
 
-    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action", "rank_tier")
+    eligible = scored.where(F.col("eligible")).select("customer_id", "priority", "action", "rank_tier", "group")
     n_buckets = max(1, first.n_shards, math.ceil(n_customers / CUSTOMERS_PER_BUCKET))
 
     def lists(rules, capacity):
@@ -431,40 +483,56 @@ def score_spark_result(
                                digest, broadcast, catalogue, typical)
 
     key_order = list(dict.fromkeys(set_of.values()))
-    outreach, suppressed = lists(rules, capacity)
+    made = lists(rules, capacity)
     feature_tasks = {task: [c for c in plans[set_of[task]].columns[1:]] for task in models}
-    return SparkScoreResult(outreach, suppressed, scored, list(first.warnings), typical,
+    return SparkScoreResult(made.outreach, made.suppressed, scored, list(first.warnings), typical,
                             {task: model_info(m) for task, m in models.items()}, lists, catalogue, as_of, rules,
-                            feature_tasks)
+                            feature_tasks, made.controls, made.profit, None if capacity is None else int(capacity))
 
 
 def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans, set_of, key_order,
                     digest, broadcast, catalogue, typical):
-    """Rank the eligible rows, explain the listed ones, and shape both output frames."""
+    """Rank the treatment rows, find the controls in reach, explain both, and shape the output frames."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
     from churnguard.outreach import (
+        CONTROL,
+        CONTROL_COLUMNS,
         OUTREACH_COLUMNS,
         PROBABILITY,
         SUPPRESSED_COLUMNS,
+        control_frame,
         explain_chunk,
         explainers,
         outreach_frame,
+        profit_curve,
         suppressed_frame,
     )
 
     to_arrow = {"string": pa.string(), "double": pa.float64(), "boolean": pa.bool_()}
-    listed = _rank(eligible, rules, capacity, n_buckets).select("customer_id", "rank")
+    # Ranked once without the overall capacity: the profit curve runs over all of it, the
+    # list is its head (as rank_outreach applies capacity last).
+    uncapped = _rank(eligible.where(F.col("group") != F.lit(CONTROL)), rules, None, n_buckets)
+    # The priorities in rank order come to the driver: 8 bytes a listed customer.
+    curve = profit_curve(uncapped.select("rank", "priority").orderBy("rank").toPandas()["priority"])
+    listed = (uncapped if capacity is None else uncapped.where(F.col("rank") <= int(capacity))).select(
+        "customer_id", "rank")
+    held = _held_out(eligible, listed, n_buckets).select("customer_id", "rank")
     n_listed = listed.count() if models else 0
+    n_held = held.count() if models else 0
     scored_columns = [name for name, _ in SCORED_FIELDS]
     listed_rows = listed.join(scored, on="customer_id", how="inner")
+    held_rows = held.join(scored, on="customer_id", how="inner")
 
     n_reasons = rules.n_reasons
 
-    def outreach_of(batches):
+    def explained_of(shape, arrow_schema, n_rows):
+        return lambda batches: _explained_rows(batches, shape, arrow_schema, n_rows)
+
+    def _explained_rows(batches, shape, arrow_schema, n_rows):
         loaded = _worker_models(digest, broadcast) if models else {}
-        fast = explainers(loaded, n_listed) if loaded else {}
+        fast = explainers(loaded, n_rows) if loaded else {}
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -477,8 +545,8 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
                                           fast, typical=typical, n_reasons=n_reasons, rules=rules)
             else:
                 explained = pd.DataFrame(index=pd.Index([], name="customer_id"))
-            out = outreach_frame(rows.reset_index(drop=True), explained)
-            yield from _to_arrow_table(out.astype({"rank": "int64"}), outreach_arrow).to_batches()
+            out = shape(rows.reset_index(drop=True), explained)
+            yield from _to_arrow_table(out.astype({"rank": "int64"}), arrow_schema).to_batches()
 
     outreach_fields = [("rank", "bigint"), ("customer_id", "string"), ("action", "string"), ("channel", "string"),
                        ("priority", "double"), ("churn_probability", "double"), ("maintenance_probability", "double"),
@@ -486,7 +554,13 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
                        ("reason_3", "string"), ("explanation", "string")]
     assert [n for n, _ in outreach_fields] == OUTREACH_COLUMNS
     outreach_arrow = pa.schema([(n, pa.int64() if k == "bigint" else to_arrow[k]) for n, k in outreach_fields])
-    outreach = listed_rows.mapInArrow(outreach_of, _spark_schema(outreach_fields)).orderBy("rank")
+    outreach = listed_rows.mapInArrow(explained_of(outreach_frame, outreach_arrow, n_listed),
+                                      _spark_schema(outreach_fields)).orderBy("rank")
+    control_fields = [*outreach_fields, ("group", "string")]
+    assert [n for n, _ in control_fields] == CONTROL_COLUMNS
+    control_arrow = pa.schema([(n, pa.int64() if k == "bigint" else to_arrow[k]) for n, k in control_fields])
+    controls = held_rows.mapInArrow(explained_of(control_frame, control_arrow, n_held),
+                                    _spark_schema(control_fields)).orderBy("rank")
 
     suppressed_fields = [("customer_id", "string"), ("reason", "string"), ("priority", "double"),
                          ("churn_probability", "double"), ("maintenance_probability", "double")]
@@ -503,7 +577,7 @@ def _outreach_lists(eligible, scored, rules, capacity, n_buckets, models, plans,
         .mapInArrow(suppressed_of, _spark_schema(suppressed_fields))
         .orderBy(F.col("priority").desc(), F.col("customer_id").asc())
     )
-    return outreach, suppressed
+    return SparkLists(outreach, suppressed, controls, curve)
 
 
 def report_result(result: SparkScoreResult, *, drift_sample: int = 100_000):
@@ -525,16 +599,19 @@ def report_result(result: SparkScoreResult, *, drift_sample: int = 100_000):
 
     outreach = result.outreach.toPandas()
     suppressed = result.suppressed.toPandas()
+    controls = result.controls.toPandas()
     scored = result.scored
     listed_ids = result.outreach.select("customer_id", F.lit(True).alias("__listed"))
+    held_ids = result.controls.select("customer_id", F.lit(True).alias("__held"))
     status = (
         F.when(F.col("__listed"), F.lit("listed"))
+        .when(F.col("__held"), F.lit("control"))
         .when(F.col("suppressed_reason") != "", F.lit("suppressed"))
         .when(~F.col("above_threshold"), F.lit("below_threshold"))
         .otherwise(F.lit("over_capacity"))
     )
-    rows = (scored.join(listed_ids, on="customer_id", how="left")
-            .select("customer_id", *PROBABILITY.values(), "value", "priority", "action", "channel",
+    rows = (scored.join(listed_ids, on="customer_id", how="left").join(held_ids, on="customer_id", how="left")
+            .select("customer_id", *PROBABILITY.values(), "value", "priority", "action", "channel", "group",
                     status.alias("status"))
             .orderBy("customer_id").toPandas())
     present = set(scored.columns)
@@ -557,6 +634,7 @@ def report_result(result: SparkScoreResult, *, drift_sample: int = 100_000):
     return ScoreResult(
         as_of=result.as_of, outreach=outreach, suppressed=suppressed, scored=rows, features=features,
         models=result.models, catalogue=result.catalogue, explanations=explanations, rules=result.rules,
+        controls=controls, profit=result.profit, capacity=result.capacity,
     )
 
 
@@ -682,38 +760,49 @@ def _suffix(uri: str) -> str:
     return "." + name.rpartition(".")[2] if "." in name else ""
 
 
-def write_outreach_spark(outreach, suppressed, out: str, *, collect_csv_below: int = 5_000_000) -> tuple[str, str]:
-    """Write the list to `out` and who was suppressed to its ``.suppressed`` sibling, all or nothing.
+def write_outreach_spark(outreach, suppressed, out: str, *, controls=None,
+                         collect_csv_below: int = 5_000_000) -> tuple[str, str]:
+    """Write the list to `out`, who was suppressed to its ``.suppressed`` sibling and the controls to ``.control``.
 
-    ``.parquet``: Spark writes a Parquet directory (part files in rank order) to a
-    temporary sibling, renamed onto `out` through the Hadoop FileSystem API once
-    both lists are complete, so any URI Spark writes works (``s3a://``, ``abfss://``...).
-    A local ``.csv`` is collected and written by the single-machine writer (the same
-    bytes as ``churnguard score``); a remote ``.csv`` becomes a one-part CSV directory.
+    All or nothing. ``.parquet``: Spark writes a Parquet directory (part files in rank
+    order) to a temporary sibling, renamed onto `out` through the Hadoop FileSystem API
+    once every list is complete, so any URI Spark writes works (``s3a://``,
+    ``abfss://``...). A local ``.csv`` is collected and written by the single-machine
+    writer (the same bytes as ``churnguard score``); a remote ``.csv`` becomes a
+    one-part CSV directory. `controls` (:attr:`SparkScoreResult.controls`; None: an
+    empty control file with its header) go to ``sibling_uri(out, "control")``.
 
     Returns
     -------
     (str, str)
-        The two paths written.
+        The list's and the suppressed list's paths.
     """
-    from churnguard.outreach import write_lists
+    from churnguard.outreach import CONTROL_COLUMNS, write_lists
 
     out = str(out)
     suffix = _suffix(out)
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"{out}: unsupported output type {suffix!r}; use .csv or .parquet")
     suppressed_out = sibling_uri(out, "suppressed")
+    control_out = sibling_uri(out, "control")
     spark = outreach.sparkSession
     if suffix == ".csv" and _is_local(out):
         listed = outreach.limit(collect_csv_below + 1).toPandas()
         if len(listed) > collect_csv_below:
             raise ValueError(f"{out}: more than {collect_csv_below:,} rows to collect; write .parquet instead")
-        write_lists(_local_path(out), listed, suppressed.toPandas())
+        write_lists(_local_path(out), listed, suppressed.toPandas(),
+                    controls=None if controls is None else controls.toPandas())
         return out, suppressed_out
+    if controls is None:
+        fields = dict(outreach.dtypes)
+        schema = ", ".join(f"`{c}` {fields.get(c, 'string')}" for c in CONTROL_COLUMNS)
+        controls = spark.createDataFrame([], schema)
     if suffix == ".csv":
-        _write_atomically(spark, [(outreach.coalesce(1), out, "csv"), (suppressed.coalesce(1), suppressed_out, "csv")])
+        _write_atomically(spark, [(outreach.coalesce(1), out, "csv"), (suppressed.coalesce(1), suppressed_out, "csv"),
+                                  (controls.coalesce(1), control_out, "csv")])
     else:
-        _write_atomically(spark, [(outreach, out, "parquet"), (suppressed, suppressed_out, "parquet")])
+        _write_atomically(spark, [(outreach, out, "parquet"), (suppressed, suppressed_out, "parquet"),
+                                  (controls, control_out, "parquet")])
     return out, suppressed_out
 
 
@@ -750,6 +839,12 @@ class SparkScoreRun:
         Where they were written.
     warnings : list of Problem
         Validation's warnings, summed over shards.
+    held_out : dict of str -> int
+        Controls per action in the ``.control`` sibling.
+    control_path : str
+        Where the controls were written.
+    profit : ProfitCurve or None
+        The expected profit of calling the top k of the uncapped list.
     """
 
     n_listed: int
@@ -757,6 +852,9 @@ class SparkScoreRun:
     path: str
     suppressed_path: str
     warnings: list = field(default_factory=list)
+    held_out: dict = field(default_factory=dict)
+    control_path: str = ""
+    profit: Any = None
 
 
 @dataclass(frozen=True)
@@ -799,6 +897,7 @@ def score_command_spark(
     >>> run.n_listed, run.path  # doctest: +SKIP
     """
     from churnguard.config import OutreachRules, load_outreach_rules
+    from churnguard.outreach import held_out_counts
     from churnguard.scoring import load_models
     from churnguard.spark.session import spark_session
 
@@ -811,15 +910,19 @@ def score_command_spark(
     result = score_spark_result(spark, str(data_uri), as_of, models, rules=rules, capacity=capacity,
                                 n_shards=n_shards, tracking_uri=tracking_uri)
     try:
-        path, suppressed_path = write_outreach_spark(result.outreach, result.suppressed, str(out))
+        path, suppressed_path = write_outreach_spark(result.outreach, result.suppressed, str(out),
+                                                     controls=result.controls)
         n_listed, n_suppressed = result.outreach.count(), result.suppressed.count()
+        actions = result.outreach.select("action").distinct().toPandas()
+        held = held_out_counts(result.controls.select("action").toPandas(), actions)
         if report is not None:
             from churnguard.report import write_report
 
             write_report(report_result(result), report, models=models)
     finally:
         result.scored.unpersist()
-    return SparkScoreRun(n_listed, n_suppressed, path, suppressed_path, list(result.warnings))
+    return SparkScoreRun(n_listed, n_suppressed, path, suppressed_path, list(result.warnings), held,
+                         sibling_uri(str(out), "control"), result.profit)
 
 
 def features_command_spark(
@@ -861,6 +964,7 @@ def features_command_spark(
 __all__ = [
     "NoModelError",
     "SparkFeaturesRun",
+    "SparkLists",
     "SparkScoreResult",
     "SparkScoreRun",
     "features_command_spark",

@@ -103,6 +103,8 @@ def version_description(spec, *, split: str, window: dict[str, Any], rows: dict[
     scores = [s for s in (_metric(m, "model_roc_auc", "ROC-AUC"), _metric(m, "model_pr_auc", "PR-AUC"),
                           _metric(m, "model_brier", "Brier"), _metric(m, "model_lift_top10", "lift@10%"))
               if s is not None]
+    if "model_emp" in m:
+        scores.append(f"EMP {m['model_emp']:.2f} per customer")
     if "rule_roc_auc" in m:
         scores.append(f"rule baseline ({heuristic_feature}) ROC-AUC {m['rule_roc_auc']:.4f}")
     if "logistic_roc_auc" in m:

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 
 from churnguard import drift
-from churnguard.config import ModelSpec
+from churnguard.config import ModelSpec, OutreachRules, load_outreach_rules
 from churnguard.training import evaluation as ev
+from churnguard.training.emp import expected_maximum_profit
 from churnguard.training.model import ChurnModel
 from churnguard.training.plan import split_parts
 from churnguard.training.splits import HoldOut, NotEnoughHistory, TimeSplit, choose_hold_out
 
-__all__ = ["ID_COLUMNS", "Evaluation", "fit_and_evaluate", "model_features", "select_rows"]
+__all__ = ["ID_COLUMNS", "Evaluation", "churn_emp", "fit_and_evaluate", "model_features", "select_rows"]
 
 ID_COLUMNS = ("customer_id", "cutoff", "label")
 SHAP_SAMPLE_ROWS = 5_000
@@ -35,7 +36,9 @@ class Evaluation:
     features : list of str
         The model's input columns.
     metrics : dict
-        ``model_*``, ``rule_*``, ``logistic_*`` (and ``oracle_*``) held-out metrics, ``best_iteration``.
+        ``model_*``, ``rule_*``, ``logistic_*`` (and ``oracle_*``) held-out metrics, ``best_iteration``;
+        for churn also the expected maximum profit ``model_emp`` (``logistic_emp``, ``rule_emp``),
+        ``model_emp_share_contacted`` and the ``emp_clv`` it was computed with (:func:`churn_emp`).
     rows : dict
         Row and positive counts of train, valid and held-out parts.
     training_window : dict
@@ -117,6 +120,46 @@ def select_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return frame[np.asarray(mask, bool)]
 
 
+VALUE_FEATURE = "customers_value"
+
+
+def churn_emp(test: pd.DataFrame, scores: dict[str, np.ndarray], rules: OutreachRules) -> dict[str, float]:
+    """Expected maximum profit of each churn score on the held-out rows, as metrics.
+
+    The EMP's constant CLV is the mean ``customers_value`` of the held-out customers
+    (``rules.default_value`` for a missing one; the rules' ``default_value`` alone when
+    the feature is absent); the offer cost is ``rules.offer_cost``, the contact cost a
+    phone call's (``rules.contact_cost("phone")``: a retention call), and the acceptance
+    rate ``Beta(rules.emp_alpha, rules.emp_beta)``
+    (:func:`churnguard.training.emp.expected_maximum_profit`).
+
+    Examples
+    --------
+    >>> test = pd.DataFrame({"label": [1, 0, 0, 0], "customers_value": [200.0, 200.0, None, 200.0]})
+    >>> rules = load_outreach_rules()
+    >>> m = churn_emp(test, {"model": np.array([0.9, 0.2, 0.1, 0.3])}, rules)
+    >>> m["emp_clv"], round(m["model_emp"], 2), round(m["model_emp_share_contacted"], 3)
+    (150.25, 9.77, 0.25)
+    """
+    if VALUE_FEATURE in test:
+        value = pd.to_numeric(test[VALUE_FEATURE], errors="coerce").fillna(rules.default_value)
+        clv = float(value.mean()) if len(value) else rules.default_value
+    else:
+        clv = rules.default_value
+    y = test["label"].to_numpy()
+    out = {"emp_clv": clv}
+    if clv <= 0:
+        return out
+    for name, score in scores.items():
+        result = expected_maximum_profit(y, score, clv=clv, offer_cost=rules.offer_cost,
+                                         contact_cost=rules.contact_cost("phone"),
+                                         alpha=rules.emp_alpha, beta=rules.emp_beta)
+        out[f"{name}_emp"] = result.emp
+        if name == "model":
+            out["model_emp_share_contacted"] = result.share_contacted
+    return out
+
+
 def fit_and_evaluate(
     frame: pd.DataFrame,
     spec: ModelSpec,
@@ -125,6 +168,7 @@ def fit_and_evaluate(
     catalogue: pd.DataFrame | None = None,
     truth: pd.DataFrame | None = None,
     log: Callable[[str], Any] = print,
+    rules: OutreachRules | None = None,
 ) -> Evaluation:
     """Fit on the train rows, early-stop and calibrate on the valid rows, judge on the held-out rows.
 
@@ -140,6 +184,9 @@ def fit_and_evaluate(
         Feature catalogue: context columns are left out, the rule's direction read.
     truth : DataFrame, optional
         Synthetic truth (customer_id, as_of, <task>_probability) for the oracle AUC.
+    rules : OutreachRules, optional
+        The value and cost figures of the churn model's expected maximum profit
+        (:func:`churn_emp`); default the packaged ``outreach.toml``.
 
     Examples
     --------
@@ -197,6 +244,9 @@ def fit_and_evaluate(
         metrics.update(oracle_roc_auc=o["roc_auc"], oracle_pr_auc=o["pr_auc"],
                        oracle_rows=int(oracle_rows.sum()),
                        share_of_oracle_auc=m_rows["roc_auc"] / o["roc_auc"])
+    if spec.task == "churn" and len(np.unique(y_test)) == 2:
+        baselines = {"model": probability, "logistic": logistic, **({"rule": rule} if rule is not None else {})}
+        metrics.update(churn_emp(test, baselines, rules or load_outreach_rules()))
     metrics["best_iteration"] = model.best_iteration_
 
     sample = X_test.sample(min(SHAP_SAMPLE_ROWS, len(X_test)), random_state=spec.seed) if len(X_test) else X_test

@@ -73,6 +73,11 @@ class TrainResult:
         if "logistic_roc_auc" in m:
             lines.append(f"  logistic regression ROC-AUC {m['logistic_roc_auc']:.4f} "
                          f"(model {m['auc_lift_over_logistic']:+.4f})")
+        if "model_emp" in m:
+            lines.append(f"  expected maximum profit (EMP) {m['model_emp']:.2f} per customer, contacting "
+                         f"{m.get('model_emp_share_contacted', float('nan')):.1%}"
+                         + (f" (logistic regression {m['logistic_emp']:.2f})" if "logistic_emp" in m else "")
+                         + f"; CLV {m.get('emp_clv', float('nan')):,.2f}")
         if "oracle_roc_auc" in m:
             lines.append(f"  oracle (truth) ROC-AUC {m['oracle_roc_auc']:.4f}; model reaches "
                          f"{100 * m['share_of_oracle_auc']:.1f}% of it")
