@@ -730,10 +730,11 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Outreach rules TOML (contact costs per channel, default value, maintenance cost).")
 @click.option("--report", "report", default=None, help="Also write the impact section as an HTML page here.")
+@mapping_option
 @tracking_option
 @quiet_option
 @_handle_errors
-def impact(data, list_date, out, horizon, min_group, rules, report, tracking_uri, quiet) -> int:
+def impact(data, list_date, out, horizon, min_group, rules, report, mapping, tracking_uri, quiet) -> int:
     """What past outreach saved: treatment against control, with intervals (exit 3 when too small to tell)."""
     check_output_file(out)
     if report is not None:
@@ -741,7 +742,7 @@ def impact(data, list_date, out, horizon, min_group, rules, report, tracking_uri
     from churnguard.config import load_outreach_rules
 
     outreach_rules = _config("--rules", load_outreach_rules, rules)
-    loaded, messages = _load(data, quiet)
+    loaded, messages = _load(data, quiet, mapping=mapping)
     _input_warnings(messages, strict=False)
     from churnguard.impact import NothingToMeasure, measure_impact
 
