@@ -165,7 +165,7 @@ def training_data(
         f"{cutoffs[0].date()} .. {cutoffs[-1].date()} (horizon {spec.horizon_days} days)")
     frame = training_set(tables, cutoffs, task=spec.task, horizon_days=spec.horizon_days,
                          lookback_days=spec.lookback_days, definition=plan.definition, feature_set=resolved,
-                         failure_kinds=spec.failure_kinds, progress=progress)
+                         failure_kinds=spec.failure_kinds, progress=progress, float32_where_exact=True)
     catalogue = feature_catalogue(tables, plan.resolve_at, feature_set=resolved)
     return TrainingData(frame, catalogue, resolved, plan)
 
