@@ -232,8 +232,8 @@ def candidates(
     they are suppressed as ``lapsed (N days since last purchase)`` or ``never_bought``.
     Adds to :func:`decide`'s columns ``suppressed_reason`` (``""`` when none),
     ``eligible`` and ``group`` (``treatment`` or ``control`` for the eligible, see
-    :func:`churnguard.outreach.assign_groups`; None otherwise). Both engines call it on the same rows: Spark per shard, one machine
-    on the whole population.
+    :func:`churnguard.outreach.assign_groups`; None otherwise). Both engines call it on
+    the same rows: Spark per shard, one machine on the whole population.
 
     Examples
     --------
