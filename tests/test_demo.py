@@ -202,7 +202,8 @@ def test_no_demo_customer_has_two_reasons_about_one_fact(demo_run):
     catalogue = result.catalogue.drop_duplicates("name").set_index("name")
     keys = result.explanations.reindex(result.outreach["customer_id"])[["reason_key_1", "reason_key_2", "reason_key_3"]]
     facts = keys.apply(lambda column: column.map(lambda k: None if pd.isna(k) else (catalogue["fact"].get(k) or k)))
-    stacked = facts.stack()
+    # A missing reason is no fact: pandas 3's stack keeps missing values, and two of them are not a repeat.
+    stacked = facts.stack().dropna()
     assert len(stacked) > 100
     assert not stacked.groupby(level=0).apply(lambda f: f.duplicated().any()).any()
 
