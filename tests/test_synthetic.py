@@ -254,7 +254,7 @@ def campaigns(campaign_world):
 
 
 def test_campaign_lists_fall_every_third_month_in_the_second_half_with_complete_windows(campaign_world):
-    log = campaign_campaign_world["outreach_log"]
+    log = campaign_world["outreach_log"]
     assert sorted(log["list_date"].unique()) == LIST_DATES
     assert set(log["action"]) == {"retention_call"}
     assert not log.duplicated(["customer_id", "list_date", "action"]).any()
