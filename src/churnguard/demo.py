@@ -81,7 +81,8 @@ def run_demo(
 
     data_dir = out_dir / "data"
     say(f"generating {n_customers:,} customers (seed {seed}) into {data_dir}")
-    world = generate_world(n_customers, seed=seed)
+    # With the business's past campaigns, so the demo shows the whole loop: what they saved.
+    world = generate_world(n_customers, seed=seed, campaigns=True)
     write_world(world, data_dir)
     truth = world.get("truth") if isinstance(world, dict) else None
 
