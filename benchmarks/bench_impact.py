@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = []
     started = time.perf_counter()
     for seed in seeds(args.seeds):
-        world = generate_world(args.customers, seed=seed)
+        world = generate_world(args.customers, seed=seed, campaigns=True)
         tables = {k: v for k, v in world.items() if k not in ("truth", "uplift_truth")}
         rows = measure_impact(tables).rows
         rows = rows.merge(truth_saved(world), on=["list_date", "action", "segment"], how="left")

@@ -219,7 +219,7 @@ def test_on_generated_worlds_the_interval_covers_the_true_customers_saved():
 
     covered = total = 0
     for seed in (1, 2, 3):
-        world = generate_world(2000, seed=seed)
+        world = generate_world(2000, seed=seed, campaigns=True)
         tables = {k: v for k, v in world.items() if k not in ("truth", "uplift_truth")}
         campaigns = measure_impact(tables).campaigns
         truth = world["uplift_truth"]

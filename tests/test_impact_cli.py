@@ -143,7 +143,7 @@ def test_impact_page_in_headless_chromium_shows_each_campaign_and_fits_a_phone(d
 
 def test_a_small_generated_world_exits_3_naming_each_campaign_and_how_many_more_it_needs(tmp_path, capsys):
     world = tmp_path / "world"
-    assert run("generate", "--customers", 1500, "--seed", 2, "--out", world, "--quiet") == EXIT_OK
+    assert run("generate", "--customers", 1500, "--seed", 2, "--campaigns", "--out", world, "--quiet") == EXIT_OK
     out = tmp_path / "impact.parquet"
     code = run("impact", "--data", world, "--out", out, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--quiet")
     rows = pd.read_parquet(out)
