@@ -39,6 +39,16 @@ def place(tmp_path_factory) -> Path:
     shutil.copy(world / "customers.parquet", doubled)
     purchases = pd.read_parquet(world / "purchases.parquet")
     pd.concat([purchases, purchases.head(25)]).to_parquet(doubled / "purchases.parquet")
+    campaigns = root / "campaigns"
+    assert main(["generate", "--customers", "300", "--seed", "3", "--out", str(campaigns), "--campaigns",
+                 "--quiet"]) == EXIT_OK
+    contacted_control = root / "contacted_control"
+    contacted_control.mkdir()
+    shutil.copy(campaigns / "customers.parquet", contacted_control)
+    log = pd.read_parquet(campaigns / "outreach_log.parquet")
+    control = log.index[log["group"] == "control"][:3]
+    log.loc[control, "contacted_at"] = log.loc[control, "list_date"] + pd.Timedelta(hours=10)
+    log.to_parquet(contacted_control / "outreach_log.parquet")
     both = root / "both"
     both.mkdir()
     (both / "customers.csv").write_text("customer_id\n1\n")
@@ -120,6 +130,11 @@ CASES = [
          ("purchases", "25 rows", "no_exact_duplicate", "--strict")),
     Case("two files for one table", ("validate", "--data", "{place}/both"), EXIT_BAD_INPUT,
          ("customers", "single_file"), None),
+    Case("a contacted control", ("validate", "--data", "{place}/contacted_control"), EXIT_BAD_INPUT,
+         ("outreach_log.contacted_at: 3 rows fail empty_for_control",), None),
+    Case("a contacted control, features", ("features", "--data", "{place}/contacted_control", "--as-of",
+                                           "2026-11-01", "--out", "{place}/out/list.csv"), EXIT_BAD_INPUT,
+         ("outreach_log.contacted_at", "empty_for_control")),
     Case("negative capacity", (*SCORE, "--as-of", "2026-11-01", "--out", "{place}/out/list.csv", "--capacity",
                                "-1"), EXIT_BAD_INPUT, ("--capacity",)),
 ]
@@ -201,6 +216,13 @@ def test_duplicate_rows_are_counted_and_dropped_on_request(place, capsys):
     n = len(pd.read_parquet(place / "world" / "purchases.parquet"))
     assert "purchases.*: 25 rows fail no_exact_duplicate (dropped)" in dropped
     assert f"purchases: {n:,} rows" in dropped
+
+
+def test_validate_reports_the_generated_outreach_log(place, capsys):
+    assert main(["validate", "--data", str(place / "campaigns")]) == EXIT_OK
+    out = capsys.readouterr().out
+    n = len(pd.read_parquet(place / "campaigns" / "outreach_log.parquet"))
+    assert f"outreach_log: {n:,} rows, 7 columns in the input (+1 optional added empty: offer_cost), list_date" in out
 
 
 def test_validate_counts_the_columns_in_the_file_apart_from_those_it_added(place, capsys):

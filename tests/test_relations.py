@@ -41,7 +41,7 @@ NOW = pd.Timestamp("2026-11-02")
 @pytest.fixture(scope="module", params=["csv", "parquet"])
 def world(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"world_{request.param}")
-    generate_world_files(out, 250, seed=5, fmt=request.param)
+    generate_world_files(out, 250, seed=5, fmt=request.param, campaigns=True)
     return out
 
 
@@ -49,6 +49,22 @@ def test_event_tables_stay_in_duckdb_and_customers_in_pandas(world):
     tables = load_relations(world, now=NOW).tables
     assert isinstance(tables["customers"], pd.DataFrame)
     assert all(isinstance(t, SqlTable) for n, t in tables.items() if n != "customers")
+
+
+def test_the_generated_outreach_log_is_checked_in_duckdb_and_kept_there(world):
+    tables = load_relations(world, now=NOW).tables
+    assert isinstance(tables["outreach_log"], SqlTable)
+    log = tables["outreach_log"].to_pandas()
+    assert set(log["group"]) == {"treatment", "control"} and len(log) > 0
+
+
+@pytest.mark.parametrize("loader", [load_data, load_relations])
+def test_an_outreach_log_changes_no_feature(world, loader):
+    tables = loader(world, now=NOW).tables
+    without = {name: table for name, table in tables.items() if name != "outreach_log"}
+    assert len(without) == len(tables) - 1
+    pd.testing.assert_frame_equal(build_features(tables, "2026-09-01"), build_features(without, "2026-09-01"),
+                                  check_exact=True)
 
 
 def test_relations_warn_and_keep_rows_exactly_as_the_pandas_path(world):

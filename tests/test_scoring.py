@@ -435,3 +435,38 @@ def test_a_customer_contacted_proactively_within_their_own_interval_is_held_back
     assert reasons.get("c0001") == "contact_frequency"  # 60 days ago, asked for 90
     assert "c0002" not in reasons  # 60 days ago, the default 30 has passed
     assert reasons.get("c0003") == "contact_frequency"
+
+
+def test_a_validated_outreach_log_holds_back_only_the_reached_and_changes_no_probability(world):
+    from churnguard.validation import validate_tables
+
+    tables = dict(world["tables"])
+    raw_log = pd.DataFrame({
+        "customer_id": ["c0001", "c0002", "c0003"], "list_date": [str((AS_OF - pd.Timedelta(days=10)).date())] * 3,
+        "action": "retention_call", "group": ["Treatment", "treatment", "control"],
+        "contacted_at": [str(AS_OF - pd.Timedelta(days=9)), None, None],
+    })
+    tables["outreach_log"] = validate_tables({"customers": tables["customers"], "outreach_log": raw_log},
+                                             now=AS_OF).tables["outreach_log"]
+    with_log, without = run(world, tables=tables), run(world)
+    reasons = dict(zip(with_log.suppressed["customer_id"], with_log.suppressed["reason"]))
+    assert reasons.get("c0001") == "contact_frequency"
+    assert "c0002" not in reasons  # on the list but not reached: no contact
+    assert "c0003" not in reasons  # control: never contacted
+    pd.testing.assert_frame_equal(with_log.scored[["customer_id", "churn_probability", "maintenance_probability"]],
+                                  without.scored[["customer_id", "churn_probability", "maintenance_probability"]])
+
+
+def test_a_log_without_contact_times_counts_each_treatment_row_on_its_list_date(world):
+    from churnguard.validation import validate_tables
+
+    tables = dict(world["tables"])
+    raw_log = pd.DataFrame({"customer_id": ["c0001", "c0003"], "list_date": str((AS_OF - pd.Timedelta(days=10)).date()),
+                            "action": "retention_call", "group": ["treatment", "control"]})
+    # Validation adds the optional contacted_at column, empty in every row.
+    log = validate_tables({"customers": tables["customers"], "outreach_log": raw_log}, now=AS_OF).tables["outreach_log"]
+    assert "contacted_at" in log and log["contacted_at"].isna().all()
+    tables["outreach_log"] = log
+    reasons = dict(zip(*run(world, tables=tables).suppressed[["customer_id", "reason"]].T.values))
+    assert reasons.get("c0001") == "contact_frequency"
+    assert "c0003" not in reasons

@@ -19,6 +19,11 @@ def world():
 
 
 @pytest.fixture(scope="module")
+def campaign_world():
+    return generate_world(3000, seed=11, end=END, campaigns=True)
+
+
+@pytest.fixture(scope="module")
 def truth(world):
     """Truth rows with complete windows and their realised 90-day labels."""
     tr = world["truth"][world["truth"]["window_complete"].to_numpy(bool)].reset_index(drop=True)
@@ -64,9 +69,11 @@ def test_different_seeds_give_different_worlds():
     assert len(a) != len(b) or not a.equals(b)
 
 
-def test_world_has_every_contract_table_and_truth(world):
-    assert set(world) == set(TABLE_NAMES)
+def test_world_has_every_contract_table_and_truth(world, campaign_world):
+    assert set(world) == set(TABLE_NAMES) - {"outreach_log", "uplift_truth"}
     assert all(len(frame) > 0 for frame in world.values())
+    assert list(campaign_world) == list(TABLE_NAMES)
+    assert all(len(frame) > 0 for frame in campaign_world.values())
 
 
 def test_tables_have_validated_dtypes(world):
@@ -133,7 +140,9 @@ def test_returns_are_negative_rows_of_an_earlier_order(world):
     assert (sales.loc[returns["order_id"], "timestamp"].to_numpy() < returns["timestamp"].to_numpy()).all()
 
 
-def test_generated_world_passes_validation(world):
+@pytest.mark.parametrize("which", ["world", "campaign_world"])
+def test_generated_world_passes_validation(which, request):
+    world = request.getfixturevalue(which)
     validation = pytest.importorskip("churnguard.validation")
     contract = {name: frame for name, frame in world.items() if name not in ("truth", "uplift_truth")}
     result = validation.validate_tables(contract, now=END)
@@ -213,7 +222,7 @@ def test_usage_falls_before_churn_for_part_of_the_churners(world):
 
 
 def test_write_world_writes_csv_atomically_named(tmp_path):
-    paths = write_world(generate_world(60, seed=3), tmp_path, fmt="csv")
+    paths = write_world(generate_world(60, seed=3, campaigns=True), tmp_path, fmt="csv")
     assert sorted(p.name for p in paths.values()) == sorted(f"{n}.csv" for n in TABLE_NAMES)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.csv" for n in TABLE_NAMES)
     assert pd.read_csv(paths["customers"], dtype=str)["customer_id"].iloc[0] == "0000001"
@@ -227,3 +236,112 @@ def test_write_world_rejects_unknown_format(tmp_path):
 def test_generate_world_rejects_empty_base():
     with pytest.raises(ValueError, match="n_customers"):
         generate_world(0, seed=1)
+
+
+# --------------------------------------------------------------------------- past campaigns
+
+LIST_DATES = [pd.Timestamp(d) for d in ("2025-11-01", "2026-02-01", "2026-05-01", "2026-08-01")]
+
+
+@pytest.fixture(scope="module")
+def campaigns(campaign_world):
+    """uplift_truth joined to the truth at each list date, with the realised 90-day churn."""
+    truth = campaign_world["truth"].rename(columns={"as_of": "list_date"})
+    rows = campaign_world["uplift_truth"].merge(truth, on=["customer_id", "list_date"], how="left", validate="1:1")
+    churn_date = campaign_world["customers"].set_index("customer_id")["churn_date"].reindex(rows["customer_id"]).to_numpy()
+    rows["churned"] = (churn_date >= rows["list_date"].to_numpy()) & (churn_date < (rows["list_date"] + HORIZON).to_numpy())
+    return rows
+
+
+def test_campaign_lists_fall_every_third_month_in_the_second_half_with_complete_windows(campaign_world):
+    log = campaign_campaign_world["outreach_log"]
+    assert sorted(log["list_date"].unique()) == LIST_DATES
+    assert set(log["action"]) == {"retention_call"}
+    assert not log.duplicated(["customer_id", "list_date", "action"]).any()
+    assert (log["list_date"] + HORIZON).max() <= END
+
+
+def test_control_groups_and_reach_are_within_binomial_noise_of_their_shares(campaign_world):
+    log = campaign_world["outreach_log"]
+    control = (log["group"] == "control").to_numpy()
+    n = len(log)
+    assert abs(control.mean() - 0.20) < 3 * np.sqrt(0.2 * 0.8 / n)
+    reached = log.loc[~control, "contacted_at"].notna().to_numpy()
+    assert abs(reached.mean() - 0.80) < 3 * np.sqrt(0.8 * 0.2 / len(reached))
+
+
+def test_controls_are_never_contacted_and_calls_fall_on_the_list_date_in_office_hours(campaign_world):
+    log = campaign_world["outreach_log"]
+    control = log["group"] == "control"
+    assert log.loc[control, ["contacted_at", "channel", "outcome"]].isna().all().all()
+    called = log[log["contacted_at"].notna()]
+    assert (called["contacted_at"].dt.normalize() == called["list_date"]).all()
+    assert called["contacted_at"].dt.hour.between(9, 16).all()
+    assert set(log.loc[~control, "outcome"]) == {"reached", "no_answer"}
+    assert (log.loc[~control, "outcome"] == "reached").tolist() == log.loc[~control, "contacted_at"].notna().tolist()
+
+
+def test_every_contactable_customer_over_the_risk_threshold_is_on_the_list(campaign_world):
+    truth, customers = campaign_world["truth"], campaign_world["customers"].set_index("customer_id")
+    log = campaign_world["outreach_log"]
+    for day in LIST_DATES:
+        active = truth[truth["as_of"] == day]
+        active = active[~customers["do_not_contact"].reindex(active["customer_id"]).to_numpy(bool)]
+        listed = active["customer_id"].isin(log.loc[log["list_date"] == day, "customer_id"]).to_numpy()
+        risky = (active["churn_probability"] >= 0.06).to_numpy()
+        assert listed[risky].all()
+        # The others only by the 5 % per-customer draw.
+        assert abs(listed[~risky].mean() - 0.05) < 4 * np.sqrt(0.05 * 0.95 / (~risky).sum())
+    assert not log["customer_id"].isin(customers.index[customers["do_not_contact"].to_numpy(bool)]).any()
+
+
+def test_uplift_truth_control_arm_is_the_oracle_and_the_effect_is_the_difference(campaigns):
+    assert campaigns["churn_probability"].notna().all()
+    np.testing.assert_array_equal(campaigns["churn_probability_control"], campaigns["churn_probability"])
+    np.testing.assert_allclose(campaigns["treatment_effect"],
+                               campaigns["churn_probability_treated"] - campaigns["churn_probability_control"])
+    np.testing.assert_allclose(campaigns["churn_probability_treated"],
+                               0.8 * campaigns["churn_probability_contacted"]
+                               + 0.2 * campaigns["churn_probability_control"])
+    assert (campaigns["horizon_days"] == 90).all()
+    assert campaigns[["churn_probability_control", "churn_probability_treated"]].stack().between(0, 1).all()
+
+
+def test_calls_keep_the_troubled_not_the_disengaged_and_wake_the_sleeping_dogs(campaign_world, campaigns):
+    interactions = campaign_world["interactions"]
+    unresolved = interactions[interactions["is_complaint"].to_numpy(bool) & ~interactions["resolved"].to_numpy(bool)]
+    rows = campaigns.reset_index(drop=True)
+    recent = rows.index.isin(_rows_with_event_in(
+        rows.rename(columns={"list_date": "as_of"}), unresolved[["customer_id", "timestamp"]], -90, 0))
+    disengaged, dog = rows["disengaged"].to_numpy(bool), rows["sleeping_dog"].to_numpy(bool)
+    effect = rows["treatment_effect"].to_numpy()
+    persuadable, quiet = recent & ~disengaged & ~dog, ~recent & ~disengaged & ~dog
+    # An unresolved complaint in the last 90 days: the call clears it and keeps the customer.
+    assert effect[persuadable].mean() < -0.025
+    assert effect[persuadable].mean() < 5 * effect[quiet].mean() < 0  # about ten times: -3.4 vs -0.3 points
+    assert abs(effect[disengaged & ~dog].mean()) < 0.002  # lost causes
+    assert effect[dog & ~disengaged].mean() > 0.02 and (effect[dog & ~disengaged] > 0).all()
+
+
+def test_realised_churn_of_each_group_follows_its_oracle_arm_on_average(campaigns):
+    expected = np.where(campaigns["contacted"].to_numpy(bool), campaigns["churn_probability_contacted"],
+                        campaigns["churn_probability_control"])
+    for group in ("treatment", "control"):
+        mine = (campaigns["group"] == group).to_numpy()
+        assert campaigns["churned"][mine].mean() == pytest.approx(expected[mine].mean(), rel=0.3), group
+
+
+def test_without_campaigns_the_history_before_the_first_list_is_the_same_and_no_log_is_written(
+        world, campaign_world):
+    assert "outreach_log" not in world and "uplift_truth" not in world
+    first = LIST_DATES[0]
+    # The campaign draws have a stream of their own: up to the first list the two worlds are one.
+    # (Interactions are left out: a chain of follow-up contacts is written a step or more after
+    # its time, so contacts stamped before the first list can come from later steps.)
+    for name in ["purchases", "service_events", "usage"]:
+        # (Service costs are drawn once the simulation is over.)
+        before = [w[name][w[name]["timestamp"] < first].drop(columns="cost", errors="ignore").reset_index(drop=True)
+                  for w in (campaign_world, world)]
+        pd.testing.assert_frame_equal(*before)
+    truths = [w["truth"][w["truth"]["as_of"] <= first].reset_index(drop=True) for w in (campaign_world, world)]
+    pd.testing.assert_frame_equal(*truths)

@@ -599,3 +599,100 @@ def test_parquet_native_types_are_accepted(data_dir):
     assert interactions["resolved"].tolist() == [True, False]
     assert interactions["csat"].dtype == "float64"
     assert interactions["csat"].isna().tolist() == [False, True]
+
+
+# --------------------------------------------------------------------------- past outreach lists
+
+LOG_HEADER = "customer_id,list_date,action,group,contacted_at,channel,outcome,offer_cost"
+
+
+def write_log(data_dir: Path, *rows: str) -> Path:
+    return write_csv(data_dir, "outreach_log", "\n".join([LOG_HEADER, *rows]))
+
+
+def test_outreach_log_is_typed_with_groups_in_lower_case(data_dir):
+    write_log(data_dir,
+              "001,2024-03-01,retention_call, Treatment ,2024-03-01T10:15:00+01:00,phone,reached,12.5",
+              "002,2024-03-01,retention_call,CONTROL,,,,",
+              "003,2024-03-01,maintenance_visit,treatment,,phone,no_answer,")
+    log = load(data_dir).tables["outreach_log"]
+
+    assert log["group"].tolist() == ["treatment", "control", "treatment"]
+    assert log["list_date"].dtype == "datetime64[us]" and log["contacted_at"].dtype == "datetime64[us]"
+    assert log["contacted_at"].tolist()[0] == pd.Timestamp("2024-03-01 09:15")
+    assert log["contacted_at"].isna().tolist() == [False, True, True]
+    assert log["offer_cost"].tolist()[0] == 12.5
+    assert log["action"].tolist() == ["retention_call", "retention_call", "maintenance_visit"]
+
+
+def test_outreach_log_group_other_than_treatment_or_control_is_an_error(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,treated,,,,", "002,2024-03-01,retention_call,holdout,,,,",
+              "003,2024-03-01,retention_call,control,,,,")
+
+    problem = find(problems_of(data_dir), "outreach_log", "group")
+    assert (problem.check, problem.n_rows, problem.examples) == ("in_treatment_control", 2, ("treated", "holdout"))
+
+
+def test_outreach_log_one_row_per_customer_list_date_and_action(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,treatment,,,,",
+              "001,2024-03-01T00:00:00,retention_call,control,,,,",
+              "001,2024-03-01,win_back,treatment,,,,", "002,2024-03-01,retention_call,treatment,,,,")
+
+    problem = find(problems_of(data_dir), "outreach_log", "(customer_id, list_date, action)")
+    assert (problem.check, problem.n_rows, problem.examples) == ("unique", 2, ("001 / 2024-03-01 / retention_call",))
+    assert "outreach_log.(customer_id, list_date, action): 2 rows fail unique" in str(
+        pytest.raises(ValidationError, load, data_dir).value)
+
+
+def test_a_control_customer_with_a_contact_time_is_an_error(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,control,2024-03-02,phone,reached,",
+              "002,2024-03-01,retention_call,control,,,,", "003,2024-03-01,retention_call,treatment,2024-03-02,,,")
+
+    problem = find(problems_of(data_dir), "outreach_log", "contacted_at", "empty_for_control")
+    assert (problem.n_rows, problem.examples, problem.severity) == (1, ("001",), "error")
+
+
+def test_a_contact_before_its_list_date_is_an_error(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,treatment,2024-02-28T23:00:00,,,",
+              "002,2024-03-01,retention_call,treatment,2024-03-01T08:00:00,,,")
+
+    problem = find(problems_of(data_dir), "outreach_log", "contacted_at", "not_before_list_date")
+    assert (problem.n_rows, problem.examples) == (1, ("001",))
+
+
+def test_outreach_log_rows_of_unknown_customers_are_dropped_and_counted(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,treatment,,,,", "999,2024-03-01,retention_call,control,,,,")
+    result = load(data_dir)
+
+    dropped = warning(result, "outreach_log", "customer_id")
+    assert (dropped.check, dropped.n_rows, dropped.examples) == ("known_customer (dropped)", 1, ("999",))
+    assert result.tables["outreach_log"]["customer_id"].tolist() == ["001"]
+
+
+def test_outreach_log_unparseable_dates_and_costs_are_errors(data_dir):
+    write_log(data_dir, "001,01/03/2024,retention_call,treatment,,,,",
+              "002,2024-03-01,retention_call,treatment,soon,,,",
+              "003,2024-03-01,retention_call,treatment,,,,ten")
+    problems = problems_of(data_dir)
+
+    assert find(problems, "outreach_log", "list_date").examples == ("01/03/2024",)
+    assert find(problems, "outreach_log", "contacted_at", "parseable_date").examples == ("soon",)
+    assert find(problems, "outreach_log", "offer_cost").check == "numeric"
+
+
+def test_outreach_log_negative_offer_cost_and_future_lists_are_soft(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,treatment,,,,-5",
+              "002,2024-09-01,retention_call,treatment,,,,")
+    result = load(data_dir)
+
+    assert warning(result, "outreach_log", "offer_cost").check == "non_negative (set to NA)"
+    assert warning(result, "outreach_log", "list_date").check == "not_future (dropped)"
+    assert result.tables["outreach_log"]["customer_id"].tolist() == ["001"]
+    assert result.tables["outreach_log"]["offer_cost"].isna().all()
+
+
+def test_outreach_log_problems_are_reported_with_the_other_tables(data_dir):
+    write_log(data_dir, "001,2024-03-01,retention_call,maybe,,,,")
+    write_csv(data_dir, "purchases", "customer_id,timestamp,amount\n001,2024-01-01,lots")
+
+    assert {(p.table, p.column) for p in problems_of(data_dir)} == {("purchases", "amount"), ("outreach_log", "group")}

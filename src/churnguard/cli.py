@@ -305,13 +305,15 @@ def cli():
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed; same seed, same bytes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--campaigns/--no-campaigns", default=False, show_default=True,
+              help="Also simulate past retention-call campaigns: outreach_log and their uplift_truth.")
 @quiet_option
 @_handle_errors
-def generate(n_customers: int, seed: int, out: Path, fmt: str, quiet: bool) -> int:
+def generate(n_customers: int, seed: int, out: Path, fmt: str, campaigns: bool, quiet: bool) -> int:
     """Generate a synthetic customer world, including the ground-truth `truth` table."""
     from churnguard.synthetic import generate_world_files
 
-    written = generate_world_files(out, n_customers, seed=seed, fmt=fmt, progress=not quiet)
+    written = generate_world_files(out, n_customers, seed=seed, fmt=fmt, progress=not quiet, campaigns=campaigns)
     for name, table in written.items():
         _echo(quiet, f"{name:>15}: {table.rows:>12,} rows -> {table.path}")
     return EXIT_OK
