@@ -42,7 +42,7 @@ def campaign_data(n_customers: int, seed: int, spec, cache: Path | None) -> tupl
         truth_path = cache / f"uplift_truth_{n_customers}_{seed}.parquet"
         if frame_path.exists() and truth_path.exists():
             return UpliftData(pd.read_parquet(frame_path), pd.DataFrame(), None, "cached"), pd.read_parquet(truth_path)
-    world = generate_world(n_customers, seed=seed)
+    world = generate_world(n_customers, seed=seed, campaigns=True)
     truth = world.pop("uplift_truth")
     world.pop("truth")
     tables = validate_tables(world).tables

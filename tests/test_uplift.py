@@ -193,7 +193,7 @@ def test_train_uplift_without_an_outreach_log_exits_3_and_says_why(tmp_path, cap
 @pytest.mark.slow
 def test_train_uplift_then_score_uses_it_and_the_same_seed_gives_the_same_list(tmp_path, capsys):
     data = tmp_path / "data"
-    assert run("generate", "--customers", 3000, "--seed", 2, "--out", data, "--quiet") == EXIT_OK
+    assert run("generate", "--customers", 3000, "--seed", 2, "--campaigns", "--out", data, "--quiet") == EXIT_OK
     churn_spec = tmp_path / "churn.toml"
     churn_spec.write_text('task = "churn"\nn_cutoffs = 2\n[lightgbm]\nn_estimators = 40\nnum_leaves = 7\n')
     uplift_spec = tmp_path / "uplift.toml"

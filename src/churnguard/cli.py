@@ -567,26 +567,32 @@ def _uplift_truth(data: Path):
     return None if path is None else read_raw_table(path)
 
 
-def _load_uplift(model_uris: tuple[str, ...], tracking_uri: str | None):
-    """The uplift model among `model_uris` (or the registered champion without any), and the other URIs."""
-    from mlflow.exceptions import MlflowException
-
-    from churnguard.training.uplift_registry import UPLIFT_MODEL, load_uplift_model
+def _uplift_uris(model_uris: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`model_uris` split into the uplift model's (``churnguard-uplift``, a folder with uplift.json) and the tasks'."""
+    from churnguard.training.uplift_model import UPLIFT_FILE
 
     def is_uplift(uri: str) -> bool:
         folder = Path(uri)
-        return UPLIFT_MODEL in uri or ("://" not in uri and folder.is_dir() and any(folder.rglob("uplift.json")))
+        return "churnguard-uplift" in uri or ("://" not in uri and folder.is_dir() and any(folder.rglob(UPLIFT_FILE)))
 
-    chosen = [u for u in model_uris if is_uplift(u)]
-    others = tuple(u for u in model_uris if u not in chosen)
-    if len(chosen) > 1:
-        raise BadInput(f"--model {chosen[1]}: a second uplift model (the first is {chosen[0]})")
-    if model_uris and not chosen:
-        return None, others
+    uplift = tuple(u for u in model_uris if is_uplift(u))
+    if len(uplift) > 1:
+        raise BadInput(f"--model {uplift[1]}: a second uplift model (the first is {uplift[0]})")
+    return uplift, tuple(u for u in model_uris if u not in uplift)
+
+
+def _load_uplift(uplift_uris: tuple[str, ...], tracking_uri: str | None, *, given: bool):
+    """The uplift model given by --model, else (no --model at all) the registered champion, else None."""
+    from mlflow.exceptions import MlflowException
+
+    from churnguard.training.uplift_registry import load_uplift_model
+
+    if given and not uplift_uris:
+        return None
     try:
-        return load_uplift_model(tracking_uri=tracking_uri, model_uri=chosen[0] if chosen else None), others
+        return load_uplift_model(tracking_uri=tracking_uri, model_uri=uplift_uris[0] if uplift_uris else None)
     except (MlflowException, OSError, ValueError) as err:
-        where = f"--model {chosen[0]}" if chosen else f"--tracking-uri {tracking_uri or 'default'}"
+        where = f"--model {uplift_uris[0]}" if uplift_uris else f"--tracking-uri {tracking_uri or 'default'}"
         raise BadInput(f"{where}: cannot load the uplift model: {_first_line(err)}") from None
 
 
@@ -651,12 +657,14 @@ def score(data, as_of, out, capacity, model_uris, rules, explain_all, report, ma
         _refuse_mapping_on_spark(data, mapping)
     if engine == "pandas":
         data = _local_dir(data)
+    uplift_uris, task_uris = _uplift_uris(model_uris)
     with _quiet_mlflow(quiet):
-        uplift, model_uris = _load_uplift(model_uris, tracking_uri)
-        models = _load_models(model_uris, tracking_uri)
+        models = _load_models(task_uris, tracking_uri)
     if not models:
         click.echo(f"error: {NO_MODEL}", err=True)
         return EXIT_NOTHING_TO_DO
+    with _quiet_mlflow(quiet):
+        uplift = _load_uplift(uplift_uris, tracking_uri, given=bool(model_uris))
     if uplift is not None and "churn" not in models:
         if uplift.version is None or uplift.uri != f"models:/{uplift.name}@champion":
             raise BadInput(f"--model {uplift.uri}: the uplift model prices retention calls and needs a churn model")
