@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,10 @@ from churnguard.config import UpliftSpec
 from churnguard.training.artifact import ModelArtifact
 from churnguard.training.qini import qini_coefficient, qini_curve
 from churnguard.training.registry import Registration, artifact_location, mlflow_tracking, model_name, requirements
-from churnguard.training.uplift import UpliftEvaluation
 from churnguard.training.uplift_model import UPLIFT_FILE
+
+if TYPE_CHECKING:  # an annotation only: uplift.py calls this module, not the other way
+    from churnguard.training.uplift import UpliftEvaluation
 
 __all__ = ["UPLIFT_MODEL", "champion_qini", "load_uplift_model", "log_uplift_run"]
 
