@@ -144,3 +144,20 @@ def chromium_works(executable: str) -> str | None:
             return None if browser.evaluate("1 + 1") == 2 else "chromium evaluated 1 + 1 wrongly"
     except Exception as err:  # noqa: BLE001 (any failure to start is a reason to skip)
         return f"{type(err).__name__}: {err}"
+
+
+def headless_page(what: str):
+    """Yield a started `Browser`, or skip the test saying why `what` cannot be checked in one.
+
+    The body of a pytest fixture: ``yield from headless_page("the report")``.
+    """
+    import pytest
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(f"no chromium on PATH (apt-get install chromium); {what}'s browser test cannot run")
+    why = chromium_works(executable)
+    if why is not None:
+        pytest.skip(f"chromium cannot run headless here: {why}")
+    with Browser(executable) as page:
+        yield page

@@ -267,16 +267,9 @@ def test_demo_suppressed_file_carries_priorities_sorted_highest_first(demo_run):
 
 @pytest.fixture(scope="module")
 def browser():
-    from browser import Browser, chromium_works, find_chromium
+    from browser import headless_page
 
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no chromium on PATH (apt-get install chromium); the report's browser test cannot run")
-    why = chromium_works(executable)
-    if why is not None:
-        pytest.skip(f"chromium cannot run headless here: {why}")
-    with Browser(executable) as page:
-        yield page
+    yield from headless_page("the report")
 
 
 def test_demo_report_in_headless_chromium_lists_sorts_and_filters_through_its_own_controls(demo_run, browser):

@@ -107,16 +107,9 @@ def test_impact_refuses_bad_options_naming_them_before_any_work(data, tmp_path, 
 
 @pytest.fixture(scope="module")
 def browser():
-    from browser import Browser, chromium_works, find_chromium
+    from browser import headless_page
 
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no chromium on PATH (apt-get install chromium); the impact page's browser test cannot run")
-    why = chromium_works(executable)
-    if why is not None:
-        pytest.skip(f"chromium cannot run headless here: {why}")
-    with Browser(executable) as page:
-        yield page
+    yield from headless_page("the impact page")
 
 
 def test_impact_page_in_headless_chromium_shows_each_campaign_and_fits_a_phone(data, tmp_path, browser):
