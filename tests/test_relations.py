@@ -17,7 +17,7 @@ import test_validation as claims
 from churnguard.features import build_features
 from churnguard.relations import SqlTable, load_relations
 from churnguard.synthetic import generate_world_files
-from churnguard.validation import load_data
+from churnguard.validation import ValidationError, load_data
 
 
 def _load_as_frames(*args, **kwargs):
@@ -211,3 +211,40 @@ def test_a_shop_scored_over_the_files_suppresses_the_same_lapsed_customers_as_ov
     assert expected.suppressed["reason"].str.contains("lapsed").any()
     assert a.read_bytes() == b.read_bytes()
     assert a_suppressed.read_bytes() == b_suppressed.read_bytes()
+
+
+# --------------------------------------------------------------------------- the fast text tests
+
+_TEXT = st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0cab1NnAaUuLlé\xa0")), max_size=7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_TEXT, min_size=1, max_size=20))
+def test_the_sql_text_tests_mean_what_the_python_ones_do(values):
+    import duckdb
+
+    from churnguard.values import MISSING_WORDS, WHITESPACE, sql_blank, sql_missing, sql_trimmed
+
+    con = duckdb.connect()
+    con.register("v", pd.DataFrame({"s": pd.Series(values, dtype="str")}))
+    rows = con.execute(f"SELECT s, {sql_blank('s')}, {sql_trimmed('s')}, {sql_missing('s')} FROM v").fetchall()
+    for s, blank, trimmed, missing in rows:
+        assert blank == (s.strip(WHITESPACE) == "")
+        assert trimmed == s.strip(WHITESPACE)
+        assert missing == (s.strip(WHITESPACE).lower() in MISSING_WORDS)
+
+
+def test_a_blank_id_in_a_later_parquet_row_group_fails_as_in_csv(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # The statistics shortcut reads each row group's minimum: the blank hides in the second.
+    (tmp_path / "customers.csv").write_text("customer_id\nc1\nc2\n")
+    table = pa.table({"customer_id": ["c1", "c2", " \t"], "timestamp": ["2024-01-02"] * 3, "amount": [1.0, 2.0, 3.0]})
+    pq.write_table(table, tmp_path / "purchases.parquet", row_group_size=2)
+    with pytest.raises(ValidationError) as sql_error:
+        load_relations(tmp_path, now=NOW)
+    with pytest.raises(ValidationError) as pandas_error:
+        load_data(tmp_path, now=NOW)
+    assert str(sql_error.value) == str(pandas_error.value)
+    assert "purchases.customer_id" in str(sql_error.value) and "1 rows" in str(sql_error.value)

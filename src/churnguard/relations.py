@@ -57,13 +57,14 @@ from churnguard.validation import (
     table_files,
     validate_tables,
 )
-from churnguard.values import WHITESPACE, sql_blank, sql_bool, sql_missing
+from churnguard.values import sql_blank, sql_bool, sql_missing, sql_trimmed
 
 # DuckDB's casts accept more than pandas does ("1_000", "2024-1-5"); a value must
 # also look like what pandas accepts, else the table goes to pandas for the verdict.
 _NUMBER_RE = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?)"
 _ISO_RE = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
 _EXAMPLE_HEAD = 1000
+_BATCH = 1 << 20  # rows per record batch of the soft scan's flags and hashes
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
@@ -262,7 +263,7 @@ def _typed(kind: str, q: str, source_type: str, fmt: str | None = None) -> tuple
     """
     text = source_type == "VARCHAR"
     numeric = source_type.startswith(_NUMERIC_TYPES)
-    trimmed = f"trim({q}, {_lit(WHITESPACE)})"
+    trimmed = sql_trimmed(q)
     if kind == TIMESTAMP:
         if text and fmt is not None:
             parsed = f"try_strptime({trimmed}, {_lit(fmt)})"
@@ -321,6 +322,8 @@ class _Table:
     source_sql: str = ""  # the file with the mapping's column names and constants
     formats: dict[str, str] = field(default_factory=dict)
     typed_sql: str = ""  # typed, before any soft repair
+    columnar: bool = False  # a Parquet file (column statistics at hand), not CSV text
+    n_rows: int = 0  # rows in the file
     kinds: dict[str, str] = field(default_factory=dict)
     extras: tuple[str, ...] = ()
 
@@ -339,11 +342,31 @@ def _source_sql(con, name: str, path: Path, options: CsvOptions | None, mapping:
     return f"SELECT {select_list(column_plan(table, header, path.name, mapping.name))} FROM {_reader(path, options)}"
 
 
+def _never_blank(con, t: _Table, source: dict[str, str]) -> set[str]:
+    """The id and text columns of a Parquet file that its statistics prove hold no blank value.
+
+    Parquet keeps each column's minimum: when it starts above " " no value can be blank
+    (every whitespace character sorts below "!"), so neither the checks nor the queries
+    that read the table test its values one by one.
+    """
+    if not t.columnar:
+        return set()
+    texts = [c.name for c in TABLES[t.name].columns
+             if c.kind in (ID, TEXT) and c.choices is None and source.get(c.name) == "VARCHAR"]
+    if not texts:
+        return set()
+    # One query per column: DuckDB answers a lone min() from the statistics, several together by a scan.
+    lows = [con.execute(f"SELECT min({_q(n)}) FROM ({t.source_sql})").fetchone()[0] for n in texts]
+    return {n for n, low in zip(texts, lows) if low is None or (low != "" and ord(low[0]) > 32)}
+
+
 def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
     """Type `t` in SQL; True when any hard check fails (or the typing does not apply)."""
     schema = TABLES[t.name]
     select, failures, exprs = [], [], {}
     blanks: list[tuple[int, str]] = []  # (position in select, column) of text that may hold blank values
+    unblank = _never_blank(con, t, source)
+    required: list[str] = []  # expressions that must not be NULL
     for col in schema.columns:
         t.kinds[col.name] = col.kind
         if col.name not in source:
@@ -353,12 +376,15 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
                 fill = f"CAST({float(col.default)!r} AS DOUBLE)"
             select.append(f"{fill} AS {_q(col.name)}")
             continue
-        expr, bad = _typed(col.kind, _q(col.name), source[col.name], t.formats.get(col.name))
+        if col.name in unblank:
+            expr, bad = _q(col.name), None
+        else:
+            expr, bad = _typed(col.kind, _q(col.name), source[col.name], t.formats.get(col.name))
         if col.choices is not None:
             # As validation types it: the lower-case word; any other word is a hard error.
             expr = f"lower(trim({expr}))"
             failures.append(f"(({expr}) NOT IN ({', '.join(map(_lit, col.choices))}))")
-        elif col.kind in (ID, TEXT) and source[col.name] == "VARCHAR":
+        elif col.kind in (ID, TEXT) and source[col.name] == "VARCHAR" and col.name not in unblank:
             blanks.append((len(select), col.name))
         if col.default is not None:
             expr = f"coalesce({expr}, CAST({float(col.default)!r} AS DOUBLE))"
@@ -367,7 +393,7 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
         if bad is not None:
             failures.append(bad)
         if col.required:
-            failures.append(f"(({expr}) IS NULL)")
+            required.append(expr)
         if col.allowed is not None:
             failures.append(f"(({expr}) NOT IN ({', '.join(repr(float(v)) for v in col.allowed)}))")
     t.extras = tuple(c for c in source if c not in schema.names)
@@ -377,6 +403,8 @@ def _hard_scan(con, t: _Table, source: dict[str, str]) -> bool:
         failures.append(f"(({exprs['group']}) = 'control' AND ({exprs['contacted_at']}) IS NOT NULL)")
         failures.append(f"(({exprs['contacted_at']}) < ({exprs['list_date']}))")
     checks = [f"count(*) FILTER (WHERE {f})" for f in failures] or ["0"]
+    # count(column) of a Parquet column is its statistics' null count: no value is read.
+    checks += [f"count(*) - count({expr})" for expr in required]
     if schema.unique is not None:
         key = exprs[schema.unique]
         checks.append(f"count({key}) - count(DISTINCT {key})")
@@ -461,29 +489,45 @@ def _soft(t: _Table, now: pd.Timestamp, customer_ids: pd.DataFrame, assets: SqlT
         owner_join = " LEFT JOIN (SELECT asset_id AS _a, customer_id AS _owner FROM _cg_assets) o ON asset_id = o._a"
     flagged_sql = f"SELECT n.*{', o._owner' if replace_owner else ''} FROM ({na_sql}) n{owner_join}"
     differs = "customer_id IS NOT NULL AND _owner IS NOT NULL AND customer_id <> _owner"
-    keep = " AND ".join(f"NOT coalesce({cond}, false)" for _, _, cond, _ in drops) or "true"
 
-    checks = [f"count(*) FILTER (WHERE _cg_r{i})" for i in range(len(range_checks))]
-    checks += [f"count(*) FILTER (WHERE {cond})" for _, _, cond, _ in drops]
-    checks += [f"count(*) FILTER (WHERE {differs})" if replace_owner else "0",
-               "count(*) FILTER (WHERE customer_id IS NULL)" if replace_owner else "0",
-               f"count(*) FILTER (WHERE {keep})", "count(*)"]
-    with duck.cursor() as cur:
+    # One scan: each condition is evaluated once per row (a flag), the flags are counted
+    # batch by batch, and the rows' hashes for the exact-duplicate check ride along.
+    conditions = [f"_cg_r{i}" for i in range(len(range_checks))] + [cond for _, _, cond, _ in drops]
+    if replace_owner:
+        conditions += [differs, "customer_id IS NULL"]
+    flags = [f"coalesce({cond}, false) AS _cg_f{i}" for i, cond in enumerate(conditions)]
+    # Labels and past lists have keys: a repeated key is already a hard error.
+    hashed = schema.event_time is not None and schema.key is None and name != "labels"
+    cols = ", ".join(map(_q, t.found))
+    if hashed:
+        flags.append(f"hash({cols}) AS _cg_h")
+    first_drop = len(range_checks)
+    with duck.counting_connection() as cur:
         for dep, frame in frames.items():
             bind(cur, dep, frame)
-        counts = cur.execute(f"SELECT {', '.join(checks)} FROM ({flagged_sql})").fetchone()
-        n_range, n_drops = counts[:len(range_checks)], counts[len(range_checks):len(range_checks) + len(drops)]
-        n_differs, n_no_customer, n_kept, n_all = counts[-4:]
+        n_flags = np.zeros(len(conditions), dtype=np.int64)
+        n_kept = n_all = 0
+        # Filled in place: a list of parts joined at the end would hold every hash twice.
+        hashes = np.empty(t.n_rows if hashed else 0, dtype=np.uint64)
+        batches = cur.sql(f"SELECT {', '.join(flags) or 'true'} FROM ({flagged_sql})").to_arrow_reader(_BATCH)
+        for batch in batches:
+            columns = [batch.column(i).to_numpy(zero_copy_only=False) for i in range(len(conditions))]
+            n_flags += [int(np.count_nonzero(c)) for c in columns]
+            dropped = np.zeros(batch.num_rows, dtype=bool)
+            for c in columns[first_drop:first_drop + len(drops)]:
+                dropped |= c
+            n_kept += batch.num_rows - int(np.count_nonzero(dropped))
+            if hashed:
+                hashes[n_all:n_all + batch.num_rows] = batch.column(len(conditions)).to_numpy()
+            n_all += batch.num_rows
+            del columns, dropped, batch
+        n_range, n_drops = n_flags[:first_drop], n_flags[first_drop:first_drop + len(drops)]
+        n_differs, n_no_customer = (n_flags[-2], n_flags[-1]) if replace_owner else (0, 0)
         copies = 0
-        # Labels and past lists have keys: a repeated key is already a hard error.
-        if schema.event_time is not None and schema.key is None and name != "labels":
-            found = [c for c in t.found]
-            cols = ", ".join(map(_q, found))
+        if hashed:
             # Rows with equal values hash alike, so distinct hashes prove distinct rows; only a
             # repeated hash (a copy, or a collision) pays for the exact count.
             # (Sorting the hashes in numpy costs a third of DuckDB's hash aggregate over them.)
-            hashes = cur.execute(f"SELECT hash({cols}) AS h FROM ({na_sql})").fetchnumpy()["h"]
-            hashes = np.asarray(hashes, dtype=np.uint64)
             hashes.sort()
             repeated = bool(np.any(hashes[1:] == hashes[:-1]))
             del hashes
@@ -598,7 +642,7 @@ def _load(paths: dict[str, Path], now, wanted, mapping: Mapping) -> ValidationRe
     suspects: list[str] = []
     empty_warnings: list[Problem] = []
     read_warnings: dict[str, list[Problem]] = {}
-    con = duck.cursor()
+    con = duck.counting_connection()
     try:
         for name, path in paths.items():
             if name == "customers":
@@ -614,7 +658,7 @@ def _load(paths: dict[str, Path], now, wanted, mapping: Mapping) -> ValidationRe
             if n_rows == 0:
                 empty_warnings.append(Problem(name, "*", "not_empty (table dropped)", 0, (), "warning"))
                 continue
-            t = _Table(name, path, tuple(source), source_sql, mapping.of(name).formats)
+            t = _Table(name, path, tuple(source), source_sql, mapping.of(name).formats, columnar=options is None, n_rows=n_rows)
             if any(c not in source for c in TABLES[name].required) or _hard_scan(con, t, source):
                 suspects.append(name)
                 continue
