@@ -446,15 +446,16 @@ def features(data, as_of, out, feature_set, list_, mapping, strict, drop_duplica
         return EXIT_OK
     check_output_file(out)
     data = _local_dir(data)
-    from churnguard.features import build_features
-    from churnguard.io import categories_as_text, write_table
+    from churnguard.features.chunks import feature_chunks
+    from churnguard.io import categories_as_text, write_table_parts
 
     loaded, messages = _load(data, quiet, drop_duplicates=drop_duplicates, over_files=True, mapping=mapping)
     _input_warnings(messages + _as_of_messages(loaded.tables, as_of, stale_after_days), strict)
-    frame = build_features(loaded.tables, as_of, feature_set=fs, progress=not quiet)
-    # Categories as text: the file is also what the registered pyfunc model reads (README).
-    write_table(categories_as_text(frame), out)
-    _echo_features(quiet, len(frame), frame.shape[1] - 1, out)
+    # Chunks of customers keep memory bounded by a chunk; categories as text: the file is
+    # also what the registered pyfunc model reads (README).
+    chunks = feature_chunks(loaded.tables, as_of, feature_set=fs, progress=not quiet)
+    n_rows, columns = write_table_parts((categories_as_text(frame) for frame in chunks), out)
+    _echo_features(quiet, n_rows, len(columns) - 1, out)
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -127,6 +127,67 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
         else:
             frame.to_csv(tmp, index=False)
     return path
+
+
+def write_table_parts(parts: Iterable[pd.DataFrame], path: Path | str) -> tuple[int, list[str]]:
+    """Write frames with the same columns one after another to one CSV or Parquet file, atomically.
+
+    Only one part is in memory at a time; a CSV holds what `write_table` of their
+    concatenation would, a Parquet file one row group (or more) per part. Returns the
+    number of rows and the columns.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> write_table_parts([pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2]})], out)
+    (2, ['a'])
+    >>> out.read_text().splitlines()
+    ['a', '1', '2']
+    """
+    path = Path(path)
+    if path.suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"{path}: unsupported output type {path.suffix!r}; use .csv or .parquet")
+    counted = {"rows": 0, "columns": None}
+
+    def checked() -> Iterator[pd.DataFrame]:
+        for part in parts:
+            if counted["columns"] is None:
+                counted["columns"] = list(part.columns)
+            elif list(part.columns) != counted["columns"]:
+                raise ValueError(f"{path}: a part has columns {list(part.columns)}, the first {counted['columns']}")
+            counted["rows"] += len(part)
+            yield part
+
+    with atomic_path(path) as tmp:
+        (_parquet_parts if path.suffix == ".parquet" else _csv_parts)(checked(), tmp)
+        if counted["columns"] is None:
+            raise ValueError(f"{path}: no part to write")
+    return counted["rows"], counted["columns"]
+
+
+def _csv_parts(parts: Iterator[pd.DataFrame], tmp: Path) -> None:
+    for i, part in enumerate(parts):
+        part.to_csv(tmp, index=False, header=i == 0, mode="w" if i == 0 else "a")
+
+
+def _parquet_parts(parts: Iterator[pd.DataFrame], tmp: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in parts:
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                # A text column empty in the first part is still text in the others.
+                schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                                    for f in table.schema], metadata=table.schema.metadata)
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def categories_as_text(frame: pd.DataFrame) -> pd.DataFrame:

@@ -167,7 +167,13 @@ class SqlTable:
         [2.0]
         """
         chunk = pd.DataFrame({"customer_id": pd.Series(list(ids), dtype="str")})
-        sql = f"SELECT * FROM ({self.sql}) WHERE customer_id IN (SELECT customer_id FROM _cg_chunk)"
+        where = "customer_id IN (SELECT customer_id FROM _cg_chunk)"
+        if len(chunk):
+            # The bounds reach the file: a Parquet row group whose ids lie outside them is not
+            # read, so chunks of sorted ids over a file kept in id order read it about once.
+            low, high = chunk["customer_id"].min(), chunk["customer_id"].max()
+            where = f"customer_id BETWEEN {_lit(low)} AND {_lit(high)} AND {where}"
+        sql = f"SELECT * FROM ({self.sql}) WHERE {where}"
         return SqlTable(sql, self.columns, self.n_rows, {**self.frames, "_cg_chunk": chunk}, self.kinds)
 
     def in_window(self, column: str, start: pd.Timestamp, end: pd.Timestamp, columns: list[str]) -> pd.DataFrame:

@@ -49,6 +49,7 @@ from churnguard.outreach import (
     typical_values,
     write_lists,
 )
+from churnguard.features.chunks import subset_tables
 from churnguard.relations import SqlTable
 from churnguard.timeline import coerce_as_of, population
 from churnguard.training.artifact import as_artifact, load_models
@@ -145,24 +146,7 @@ def model_info(model) -> dict[str, Any]:
     return as_artifact(model).info()
 
 
-# --------------------------------------------------------------------------- chunks of the population
-
-
-def _subset(tables: Mapping[str, pd.DataFrame], ids: pd.Index) -> dict[str, pd.DataFrame]:
-    """The slice of every table that belongs to customers `ids`."""
-    out = {}
-    for name, table in tables.items():
-        if isinstance(table, SqlTable):
-            # Kept in DuckDB: a filter on the view (its service events already carry the asset's owner).
-            out[name] = table.for_customers(ids) if "customer_id" in table.columns else table
-        elif "customer_id" in table.columns and name != "service_events":
-            out[name] = table[member_mask(table["customer_id"], ids)]
-        else:
-            out[name] = table
-    if "service_events" in tables and "assets" in out and not isinstance(tables["service_events"], SqlTable):
-        events = tables["service_events"]
-        out["service_events"] = events[member_mask(events["asset_id"], out["assets"]["asset_id"])]
-    return out
+# --------------------------------------------------------------------------- the tables the kernel reads
 
 
 def _kernel_tables(tables: Mapping[str, Any], as_of: pd.Timestamp, rules: OutreachRules) -> Mapping[str, Any]:
@@ -366,7 +350,7 @@ def score(
                 # One chunk: the caller's frame as it is (no copy of a million rows).
                 frames["given"] = features if not chunked else features.iloc[start : start + step].reset_index(drop=True)
             else:
-                sub = _subset(tables, chunk_ids) if chunked else tables
+                sub = subset_tables(tables, chunk_ids) if chunked else tables
                 for key, fs in sets.items():
                     built = _build(sub, as_of, fs)
                     frames[key] = built.set_index("customer_id").reindex(chunk_ids).reset_index()
