@@ -14,6 +14,7 @@ import pandas as pd
 
 from churnguard import drift
 from churnguard.config import ModelSpec, OutreachRules, load_outreach_rules
+from churnguard.memory import release_free_memory
 from churnguard.training import evaluation as ev
 from churnguard.training.emp import expected_maximum_profit
 from churnguard.training.model import ChurnModel
@@ -258,6 +259,8 @@ def fit_and_evaluate(
     if heuristic is not None:
         rule = ev.RuleBaseline(heuristic, _direction(catalogue, heuristic)).fit(X_train).score(test)
     logistic = ev.predict_logistic(ev.logistic_baseline(X_train, y_train, random_state=spec.seed), X_test)
+    # The next step's peak (the refit) then starts from what is alive, not from these pages.
+    release_free_memory()
     oracle, oracle_rows = _oracle(truth, test, spec.task, log)
     metrics = ev.evaluation_report(y_test, probability, rule=rule, logistic=logistic)
     if oracle is not None:

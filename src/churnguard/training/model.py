@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from churnguard.features.engine import threads
+from churnguard.memory import release_free_memory
 
 SCHEMA_VERSION = 1
 # Batches from this size are predicted with churnguard.treeshap's compiled kernel.
@@ -229,6 +230,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         # external TreeSHAP over the booster all see the same trees.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
         self.params_ = params
+        # The Datasets' bins and LightGBM's sample buffers are freed here: give their pages
+        # back, so the next step (calibration, a fold's margins, the next fit) does not
+        # stack its own peak on top of them.
+        del booster, train, valid_sets
+        release_free_memory()
 
         self.calibration_ = {"method": "none"}
         if self.calibration != "none":
@@ -574,6 +580,7 @@ def refit_on_all(model: ChurnModel, X, y, *, groups, n_folds: int = 2) -> ChurnM
         fold_model = budget("none").fit(_rows_of(blocks, ~held), y[~held])
         margin[held] = _margin_in_batches(fold_model, blocks, held)
         del fold_model
+        release_free_memory()
     final.calibration = model.calibration
     final.calibration_ = _fit_calibration(model.calibration, margin, y)
     return final
