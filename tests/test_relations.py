@@ -7,6 +7,9 @@ same messages, counts, examples and typed values as the pandas path.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,8 +102,9 @@ def test_features_over_the_files_are_identical_across_runs(world):
 def test_events_at_or_after_as_of_in_the_files_change_no_feature(tmp_path, shift_days, amount):
     """The point-in-time rule over the files: rows stamped at or after as_of are invisible."""
     as_of = pd.Timestamp("2024-03-01")
-    base = tmp_path / f"base_{shift_days}_{abs(hash(amount))}"
-    base.mkdir()
+    # One new directory per example: tmp_path is shared by them all, and a name made from
+    # the example repeats (0.0 and -0.0 hash alike).
+    base = Path(tempfile.mkdtemp(prefix="base_", dir=tmp_path))
     (base / "customers.csv").write_text("customer_id,signup_date\na,2023-01-01\nb,2023-06-01\n")
     before = "customer_id,timestamp,amount\na,2024-01-05,10\nb,2024-02-28T23:59:59,4\n"
     (base / "purchases.csv").write_text(before)

@@ -326,3 +326,92 @@ def test_fit_from_columns_grows_the_same_trees_as_from_one_matrix():
                          categorical_feature=[3], params={"verbosity": -1})
     booster = lgb.train(model.params_, matrix, num_boost_round=15)
     assert model.booster_.model_to_string() == lgb.Booster(model_str=booster.model_to_string()).model_to_string()
+
+
+def _mixed_frame(n, seed):
+    """float32 and float64 columns, missing values, an integer and a category: the cases inputs differ on."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "count": rng.poisson(2.0, n).astype("float32"),
+        "amount": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(3, 1, n)),
+        "days": rng.integers(0, 400, n).astype("int64"),
+        "plan": pd.Categorical(rng.choice(["basic", "premium", "standard"], n)),
+    })
+
+
+def test_fit_on_row_blocks_grows_the_same_trees_as_on_the_stacked_rows():
+    from churnguard.training.fit import row_runs
+
+    n = 230_000  # more rows than LightGBM samples for its bin bounds (200,000)
+    X = _mixed_frame(n, seed=4)
+    rng = np.random.default_rng(4)
+    y = (X["count"] + np.log1p(X["amount"].fillna(0)) + rng.normal(0, 1, n) > 5).astype(int).to_numpy()
+    keep = np.ones(n, dtype=bool)
+    keep[[10, 100_000, 100_001, 180_000]] = False  # three runs of rows
+    blocks = row_runs(X, keep)
+    assert len(blocks) == 4 and all(np.shares_memory(b["amount"].to_numpy(), X["amount"].to_numpy()) for b in blocks)
+    params = {"n_estimators": 15, "num_threads": 1}
+    on_blocks = ChurnModel(params=params, calibration="none").fit(blocks, y[keep])
+    on_copy = ChurnModel(params=params, calibration="none").fit(X[keep], y[keep])
+    assert on_blocks.booster_.model_to_string() == on_copy.booster_.model_to_string()
+    assert on_blocks.categories_ == on_copy.categories_
+
+
+def test_refit_on_row_blocks_in_margin_batches_equals_the_refit_on_copied_rows(frame, monkeypatch):
+    from churnguard.training import model as model_module
+    from churnguard.training.fit import row_runs
+
+    split = time_split(frame["cutoff"].unique(), horizon_days=60)
+    parts = split_parts(frame, split)
+    train, valid = frame[parts == "train"], frame[parts == "valid"]
+    first = ChurnModel(params=FAST).fit(train[FEATURES], train["label"], X_valid=valid[FEATURES],
+                                        y_valid=valid["label"])
+    planned = parts != ""
+    blocks = [b[FEATURES] for b in row_runs(frame, planned)]
+    y, groups = frame["label"].to_numpy()[planned], frame["customer_id"].to_numpy()[planned]
+    assert len(blocks) == 2  # the embargo cutoffs sit between valid and held out
+
+    copied = model_module.refit_on_all(first, frame.loc[planned, FEATURES], y, groups=groups)
+    monkeypatch.setattr(model_module, "MARGIN_BATCH_ROWS", 700)  # batches across both blocks
+    batched = model_module.refit_on_all(first, blocks, y, groups=groups)
+    assert batched.booster_.model_to_string() == copied.booster_.model_to_string()
+    assert batched.calibration_ == copied.calibration_
+    assert drift.reference(blocks, batched.dtypes_, batched.categories_) == drift.reference(
+        frame.loc[planned, FEATURES], copied.dtypes_, copied.categories_)
+
+
+def test_logistic_baseline_gives_the_probabilities_of_the_sklearn_pipeline_it_replaces():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from churnguard.training.evaluation import logistic_baseline, predict_logistic
+
+    n = 6_000
+    X = _mixed_frame(n, seed=5)
+    rng = np.random.default_rng(5)
+    X["empty"] = np.nan
+    X["constant"] = 3.0
+    X["region"] = pd.Series(rng.choice(["north", "south", "rare", None], n, p=[0.5, 0.496, 0.002, 0.002]),
+                            dtype="str")
+    y = (X["count"] + rng.normal(0, 1, n) > 2).astype(int).to_numpy()
+    test = _mixed_frame(500, seed=6).assign(empty=np.nan, constant=3.0, region="unknown")
+    cats, nums = ["plan", "region"], ["count", "amount", "days", "empty", "constant"]
+    X, test = X[nums[:3] + ["plan", "empty", "constant", "region"]], test[nums[:3] + ["plan", "empty", "constant", "region"]]
+
+    def plain(frame):
+        return frame.assign(**{c: frame[c].astype(object).where(frame[c].notna(), np.nan).astype(object)
+                               for c in cats})
+
+    pipeline = make_pipeline(ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), nums),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
+                              OneHotEncoder(handle_unknown="ignore", min_frequency=20, sparse_output=False)), cats),
+    ]), LogisticRegression(max_iter=500, C=1.0))
+    for max_rows in (n, 4_000):  # all rows, and a sample of them
+        rows = np.sort(np.random.default_rng(1).choice(n, max_rows, replace=False)) if max_rows < n else np.arange(n)
+        expected = pipeline.fit(plain(X.iloc[rows]), y[rows]).predict_proba(plain(test))[:, 1]
+        fitted = logistic_baseline(X, y, max_rows=max_rows, random_state=1)
+        np.testing.assert_array_equal(predict_logistic(fitted, test), expected)

@@ -41,7 +41,7 @@ _EPS = 1e-4
 
 
 def reference(
-    X: pd.DataFrame, dtypes: Mapping[str, str], categories: Mapping[str, list[str]]
+    X: pd.DataFrame | list[pd.DataFrame], dtypes: Mapping[str, str], categories: Mapping[str, list[str]]
 ) -> dict[str, dict[str, Any]]:
     """Binned training distribution of each feature: the baseline the PSI check compares against.
 
@@ -50,8 +50,9 @@ def reference(
 
     Parameters
     ----------
-    X : DataFrame
-        The training rows.
+    X : DataFrame or list of DataFrame
+        The training rows; a list is read as its frames' rows stacked (row blocks, as
+        ``ChurnModel.fit`` takes them), one column at a time.
     dtypes : mapping of feature -> ``"numeric"`` or ``"category"``
         Which features to bin and how (``ChurnModel.dtypes_``), in model order.
     categories : mapping of feature -> list of str
@@ -70,8 +71,13 @@ def reference(
     {'kind': 'category', 'categories': ['a', 'b'], 'shares': [0.5, 0.25], 'missing_share': 0.25}
     >>> ref["x"]["missing_share"], round(sum(ref["x"]["shares"]), 2)
     (0.25, 0.75)
+    >>> reference([X[:2], X[2:]], {"x": "numeric"}, {})["x"] == ref["x"]
+    True
     """
-    return {str(c): _reference(X[c], kind, categories.get(c)) for c, kind in dtypes.items()}
+    if isinstance(X, pd.DataFrame):
+        return {str(c): _reference(X[c], kind, categories.get(c)) for c, kind in dtypes.items()}
+    return {str(c): _reference(pd.concat([b[c] for b in X], ignore_index=True), kind, categories.get(c))
+            for c, kind in dtypes.items()}
 
 
 def _reference(series: pd.Series, kind: str, categories: list[str] | None, *,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from churnguard.config import FeatureSet
 from churnguard.features import build_features, resolve_feature_set
+from churnguard.memory import release_free_memory
 from churnguard.timeline import churn_definition, coerce_as_of, in_horizon, population, task_population
 
 CHURN_DEFINITIONS = ("auto", "contractual", "inactivity", "supplied")
@@ -432,6 +433,9 @@ def training_set(
         rows["label"] = labels.reindex(pd.Index(rows["customer_id"])).to_numpy()
         stacked = stacked or _Stacked(rows, total, float32_where_exact=float32_where_exact)
         stacked.add(rows)
+        del rows
+        # The next cutoff's build then reuses pages given back, not ones kept from this one.
+        release_free_memory()
     out = stacked.frame()
     out["cutoff"] = out["cutoff"].astype("datetime64[us]")
     return out

@@ -14,13 +14,14 @@ import pandas as pd
 
 from churnguard import drift
 from churnguard.config import ModelSpec, OutreachRules, load_outreach_rules
+from churnguard.memory import release_free_memory
 from churnguard.training import evaluation as ev
 from churnguard.training.emp import expected_maximum_profit
 from churnguard.training.model import ChurnModel
 from churnguard.training.plan import split_parts
 from churnguard.training.splits import HoldOut, NotEnoughHistory, TimeSplit, choose_hold_out
 
-__all__ = ["ID_COLUMNS", "Evaluation", "churn_emp", "fit_and_evaluate", "model_features", "select_rows"]
+__all__ = ["ID_COLUMNS", "Evaluation", "churn_emp", "fit_and_evaluate", "model_features", "row_runs", "select_rows"]
 
 ID_COLUMNS = ("customer_id", "cutoff", "label")
 SHAP_SAMPLE_ROWS = 5_000
@@ -118,6 +119,28 @@ def select_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         return frame.iloc[rows[0] : rows[-1] + 1]
     return frame[np.asarray(mask, bool)]
+
+
+def row_runs(frame: pd.DataFrame, mask: np.ndarray) -> list[pd.DataFrame]:
+    """The rows of `frame` where `mask` holds, as views: one per run of consecutive rows.
+
+    The row blocks :meth:`ChurnModel.fit` and :func:`~churnguard.training.model.refit_on_all`
+    take: a time split's planned rows are the stacked frame less the embargo cutoffs between
+    valid and held out, two runs, so they are fitted without a copy of the frame.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    >>> [b["x"].tolist() for b in row_runs(frame, np.array([True, True, False, True, True]))]
+    [[1.0, 2.0], [4.0, 5.0]]
+    """
+    rows = np.flatnonzero(mask)
+    if not len(rows):
+        return [frame.iloc[:0]]
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    starts = np.concatenate([[rows[0]], rows[breaks + 1]])
+    stops = np.concatenate([rows[breaks] + 1, [rows[-1] + 1]])
+    return [frame.iloc[a:b] for a, b in zip(starts, stops)]
 
 
 VALUE_FEATURE = "customers_value"
@@ -236,6 +259,8 @@ def fit_and_evaluate(
     if heuristic is not None:
         rule = ev.RuleBaseline(heuristic, _direction(catalogue, heuristic)).fit(X_train).score(test)
     logistic = ev.predict_logistic(ev.logistic_baseline(X_train, y_train, random_state=spec.seed), X_test)
+    # The next step's peak (the refit) then starts from what is alive, not from these pages.
+    release_free_memory()
     oracle, oracle_rows = _oracle(truth, test, spec.task, log)
     metrics = ev.evaluation_report(y_test, probability, rule=rule, logistic=logistic)
     if oracle is not None:

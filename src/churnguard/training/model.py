@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from churnguard.features.engine import threads
+from churnguard.memory import release_free_memory
 
 SCHEMA_VERSION = 1
 # Batches from this size are predicted with churnguard.treeshap's compiled kernel.
@@ -173,17 +174,20 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, X: pd.DataFrame, y, *, X_valid=None, y_valid=None, X_cal=None, y_cal=None) -> "ChurnModel":
+    def fit(self, X, y, *, X_valid=None, y_valid=None, X_cal=None, y_cal=None) -> "ChurnModel":
         """Train on (X, y), early-stop on (X_valid, y_valid), calibrate on held-out rows.
 
+        `X` is a DataFrame, or a list of DataFrames with the same columns read as their
+        rows stacked in order (views of one stacked frame: the training rows are then
+        never copied; the model is the one the stacked frame would give).
         Calibration uses ``(X_cal, y_cal)`` if given, else the validation rows; never the
         training rows, whose scores are optimistic.
         """
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("ChurnModel.fit expects a pandas DataFrame of features")
+        blocks = row_blocks(X)
+        X = blocks[0]  # columns and dtypes; the rows are the blocks'
         if self.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
-        y = self._check_y(y, len(X), "y")
+        y = self._check_y(y, sum(len(b) for b in blocks), "y")
         if X_cal is None and X_valid is not None:
             X_cal, y_cal = X_valid, y_valid
         if self.calibration != "none" and X_cal is None:
@@ -199,7 +203,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.dtypes_ = {str(c): ("category" if c in cats else "numeric") for c in X.columns}
-        self.categories_ = {str(c): _category_values(X[c]) for c in cats}
+        self.categories_ = {str(c): _category_values(_stacked(blocks, c)) for c in cats}
         bad = {c: ("numeric", _kind(X[c])) for c in X.columns if c not in cats and _kind(X[c]) != "numeric"}
         if bad:
             raise SchemaMismatchError([], bad)
@@ -211,7 +215,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             params["scale_pos_weight"] = float((len(y) - n_pos) / max(n_pos, 1))
         cat_idx = [i for i, c in enumerate(self.feature_names_in_) if self.dtypes_[c] == "category"]
         train = lgb.Dataset(
-            self._encode_columns(X), label=y, feature_name=list(self.feature_names_in_),
+            self._encode_columns(blocks), label=y, feature_name=list(self.feature_names_in_),
             categorical_feature=cat_idx, params={"verbosity": -1}, free_raw_data=True,
         )
         callbacks, valid_sets = [], []
@@ -226,6 +230,11 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         # external TreeSHAP over the booster all see the same trees.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.best_iteration_))
         self.params_ = params
+        # The Datasets' bins and LightGBM's sample buffers are freed here: give their pages
+        # back, so the next step (calibration, a fold's margins, the next fit) does not
+        # stack its own peak on top of them.
+        del booster, train, valid_sets
+        release_free_memory()
 
         self.calibration_ = {"method": "none"}
         if self.calibration != "none":
@@ -267,15 +276,18 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def _encode_column(self, values: pd.Series, name: str) -> np.ndarray:
         return encode_column(values, self.dtypes_[name], self.categories_.get(name))
 
-    def _encode_columns(self, X: pd.DataFrame) -> pa.Table:
+    def _encode_columns(self, X: pd.DataFrame | list[pd.DataFrame]) -> pa.Table:
         """The training input as Arrow columns, not one float64 matrix.
 
         LightGBM bins Arrow columns into the same histograms as the matrix (same sample,
         same bin bounds: a float32 value is read as the double it is exactly; tested), and
         the frame's float columns are passed without a copy, so fitting millions of stacked
-        rows never holds a second dense copy of them.
+        rows never holds a second dense copy of them. Row blocks become the chunks of each
+        column, which LightGBM reads as the stacked rows (same model; tested).
         """
-        columns = [pa.array(self._encode_column(X[c], c)) for c in self.feature_names_in_]
+        blocks = row_blocks(X)
+        columns = [pa.chunked_array([pa.array(self._encode_column(b[c], c)) for b in blocks])
+                   for c in self.feature_names_in_]
         return pa.table(columns, names=list(self.feature_names_in_))
 
     def predict_margin(self, X: pd.DataFrame) -> np.ndarray:
@@ -426,6 +438,33 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return model
 
 
+def row_blocks(X) -> list[pd.DataFrame]:
+    """`X` as a list of row blocks: a DataFrame is one block, a list of DataFrames its own blocks.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    >>> [len(b) for b in row_blocks(frame)], [len(b) for b in row_blocks([frame[:1], frame[2:]])]
+    ([3], [1, 1])
+    """
+    if isinstance(X, pd.DataFrame):
+        return [X]
+    blocks = list(X) if isinstance(X, (list, tuple)) else None
+    if not blocks or not all(isinstance(b, pd.DataFrame) for b in blocks):
+        raise TypeError("ChurnModel.fit expects a pandas DataFrame of features (or a list of them)")
+    columns = list(blocks[0].columns)
+    if any(list(b.columns) != columns for b in blocks[1:]):
+        raise ValueError("row blocks must have the same columns in the same order")
+    return blocks
+
+
+def _stacked(blocks: list[pd.DataFrame], column: str) -> pd.Series:
+    """One column of the stacked row blocks (a copy of that column only, where there are several)."""
+    if len(blocks) == 1:
+        return blocks[0][column]
+    return pd.concat([b[column] for b in blocks], ignore_index=True)
+
+
 def check_features(X: pd.DataFrame, names, dtypes: dict[str, str]) -> None:
     """Raise :class:`SchemaMismatchError` naming every feature of `names` missing from `X` or of the wrong kind.
 
@@ -494,7 +533,7 @@ def encode_column(values: pd.Series, dtype: str, categories: list[str] | None = 
     return values.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int = 2) -> ChurnModel:
+def refit_on_all(model: ChurnModel, X, y, *, groups, n_folds: int = 2) -> ChurnModel:
     """`model` refitted on every row, for production: the same trees budget, calibration out of fold.
 
     Evaluation keeps the newest cutoffs out of training; the model that scores tomorrow's
@@ -502,7 +541,8 @@ def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int 
     stopping: there is nothing left to stop on) with the same parameters and seed. Its
     calibration is fitted on out-of-fold margins: `n_folds` models of the same budget, each
     trained without one fold of customers (`groups`), score that fold, so no row is
-    calibrated by a model that trained on it.
+    calibrated by a model that trained on it. `X` is a DataFrame or a list of row blocks
+    (as :meth:`ChurnModel.fit` takes it); one fold's rows are copied at a time.
 
     Examples
     --------
@@ -527,7 +567,8 @@ def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int 
         return ChurnModel(params=params, calibration=calibration, categorical_features=model.categorical_features,
                           random_state=model.random_state)
 
-    final = budget("none").fit(X, y)
+    blocks = row_blocks(X)
+    final = budget("none").fit(blocks, y)
     if model.calibration == "none":
         return final
     # Fold by a hash-free rank of the group id: the same groups always give the same folds.
@@ -536,10 +577,52 @@ def refit_on_all(model: ChurnModel, X: pd.DataFrame, y, *, groups, n_folds: int 
     margin = np.empty(len(y), dtype="float64")
     for k in range(n_folds):
         held = fold == k
-        margin[held] = budget("none").fit(X[~held], y[~held]).predict_margin(X[held])
+        fold_model = budget("none").fit(_rows_of(blocks, ~held), y[~held])
+        margin[held] = _margin_in_batches(fold_model, blocks, held)
+        del fold_model
+        release_free_memory()
     final.calibration = model.calibration
     final.calibration_ = _fit_calibration(model.calibration, margin, y)
     return final
+
+
+# Out-of-fold margins are predicted this many rows at a time (at least, so every batch takes
+# the same compiled path as one big batch): the float64 matrix of a whole fold is ~1 GiB at
+# a million stacked rows.
+MARGIN_BATCH_ROWS = 100_000
+
+
+def _rows_of(blocks: list[pd.DataFrame], mask: np.ndarray) -> list[pd.DataFrame]:
+    """The rows of the stacked `blocks` where `mask` holds, as row blocks (a copy of those rows)."""
+    out, start = [], 0
+    for block in blocks:
+        keep = mask[start : start + len(block)]
+        start += len(block)
+        if keep.any():
+            out.append(block[keep])
+    return out
+
+
+def _margin_in_batches(model: ChurnModel, blocks: list[pd.DataFrame], mask: np.ndarray) -> np.ndarray:
+    """``model.predict_margin`` of the stacked `blocks`' rows where `mask` holds, a batch at a time.
+
+    Only one batch of rows is copied at a time. Rows are scored independently and every
+    batch has at least MARGIN_BATCH_ROWS rows (or all of them), which picks the same
+    prediction path as one call on all rows would, so the margins are that call's.
+    """
+    rows = np.flatnonzero(mask)
+    starts = np.cumsum([0] + [len(b) for b in blocks])
+    parts = []
+    for batch in np.array_split(rows, max(len(rows) // MARGIN_BATCH_ROWS, 1)):
+        if not len(batch):
+            continue
+        pieces = []
+        for block, start in zip(blocks, starts):
+            local = batch[(batch >= start) & (batch < start + len(block))] - start
+            if len(local):
+                pieces.append(block.iloc[local])
+        parts.append(model.predict_margin(pieces[0] if len(pieces) == 1 else pd.concat(pieces)))
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _json_default(value):

@@ -16,7 +16,7 @@ from churnguard import drift
 from churnguard.config import FeatureSet, ModelSpec
 from churnguard.timeline import coerce_as_of
 from churnguard.training.artifact import ModelArtifact
-from churnguard.training.fit import fit_and_evaluate, select_rows
+from churnguard.training.fit import fit_and_evaluate, row_runs
 from churnguard.training.model import ChurnModel, refit_on_all
 from churnguard.training.plan import holdout_rebuilder, plan_cutoffs, training_data
 from churnguard.training.promotion import promotion_decision
@@ -199,7 +199,9 @@ def train_frame(
     if spec.production_refit:
         # Evaluation kept the newest cutoffs out of training; tomorrow's list should learn from them.
         planned = evaluation.parts != ""
-        X_all, y_all = select_rows(frame, planned)[evaluation.features], frame["label"].to_numpy()[planned]
+        # The planned rows are the frame less the embargo cutoffs: views of its runs, not a copy.
+        X_all = [block[evaluation.features] for block in row_runs(frame, planned)]
+        y_all = frame["label"].to_numpy()[planned]
         model = refit_on_all(evaluation.model, X_all, y_all, groups=frame["customer_id"].to_numpy()[planned])
         reference = drift.reference(X_all, model.dtypes_, model.categories_)
         log(f"{spec.task}: refit on all {int(planned.sum()):,} planned rows for production "
