@@ -90,8 +90,12 @@ def sql_trimmed(q: str) -> str:
     ('a b', 'a')
     """
     # Most values have nothing to trim; only those starting or ending at or below " " pay for trim.
-    return (f"(CASE WHEN ascii({q}) > 32 AND ascii(right({q}, 1)) > 32 THEN {q} "
-            f"ELSE trim({q}, {_lit(WHITESPACE)}) END)")
+    return f"(CASE WHEN {_nothing_to_trim(q)} THEN {q} ELSE trim({q}, {_lit(WHITESPACE)}) END)"
+
+
+def _nothing_to_trim(q: str) -> str:
+    # Every WHITESPACE character is at or below " ": text whose ends lie above it is already trimmed.
+    return f"ascii({q}) > 32 AND ascii(right({q}, 1)) > 32"
 
 
 def sql_missing(q: str) -> str:
@@ -105,7 +109,7 @@ def sql_missing(q: str) -> str:
     """
     # A longer text with nothing to trim cannot be one of the words: no lower() or IN for it.
     longest = max(map(len, MISSING_WORDS))
-    return (f"({q} IS NULL OR CASE WHEN length({q}) > {longest} AND ascii({q}) > 32 AND ascii(right({q}, 1)) > 32 "
+    return (f"({q} IS NULL OR CASE WHEN length({q}) > {longest} AND {_nothing_to_trim(q)} "
             f"THEN false ELSE lower({sql_trimmed(q)}) IN ({', '.join(map(_lit, MISSING_WORDS))}) END)")
 
 
