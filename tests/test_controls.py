@@ -21,6 +21,7 @@ from churnguard.outreach import (
 )
 from churnguard.scoring import score, write_outreach
 from churnguard.training.model import ChurnModel
+from writes import fail_on_write
 
 AS_OF = pd.Timestamp("2026-11-30")
 N = 2_000
@@ -211,20 +212,9 @@ def test_the_control_file_is_parquet_when_the_list_is(world, tmp_path):
 
 
 def test_a_failing_control_file_leaves_no_list_behind(world, tmp_path, monkeypatch):
-    import churnguard.outreach.frames as frames
-
     result = run(world, capacity=100)
     out = tmp_path / "lists" / "outreach.csv"
-    real_write = frames._write
-    calls = []
-
-    def write_then_fail(frame, tmp, suffix):
-        calls.append(tmp)
-        real_write(frame, tmp, suffix)
-        if len(calls) == 3:  # list and suppressed list complete, the control file fails
-            raise OSError("disk full")
-
-    monkeypatch.setattr(frames, "_write", write_then_fail)
+    fail_on_write(monkeypatch, 3)  # list and suppressed list complete, the control file fails
     with pytest.raises(OSError, match="disk full"):
         write_outreach(result, out)
     assert list(out.parent.iterdir()) == []

@@ -12,6 +12,7 @@ import pytest
 from churnguard.config import load_outreach_rules
 from churnguard.scoring import OUTREACH_COLUMNS, SUPPRESSED_COLUMNS, score, write_outreach
 from churnguard.training.model import ChurnModel, SchemaMismatchError
+from writes import fail_on_write
 
 AS_OF = pd.Timestamp("2024-03-01")
 N = 300
@@ -234,20 +235,9 @@ def test_schema_mismatch_names_the_missing_and_mistyped_features(world):
 
 
 def test_failing_write_leaves_no_file_at_either_path(world, tmp_path, monkeypatch):
-    import churnguard.outreach.frames as frames
-
     result = run(world)
     out = tmp_path / "lists" / "outreach.csv"
-    real_write = frames._write
-    calls = []
-
-    def write_then_fail(frame, tmp, suffix):
-        calls.append(tmp)
-        real_write(frame, tmp, suffix)
-        if len(calls) == 2:  # the outreach list is complete, the suppressed list fails
-            raise OSError("disk full")
-
-    monkeypatch.setattr(frames, "_write", write_then_fail)
+    fail_on_write(monkeypatch, 2)  # the outreach list is complete, the suppressed list fails
     with pytest.raises(OSError, match="disk full"):
         write_outreach(result, out)
     assert list(out.parent.iterdir()) == []
