@@ -190,30 +190,47 @@ def _build(tables, as_of, feature_set) -> pd.DataFrame:
 
 
 class _Chunks:
-    """Feature frames per chunk: in memory for one chunk, spilled to Parquet for more.
+    """Feature frames per chunk: in memory for one chunk, spilled to Arrow files for more.
 
-    Spilling keeps memory bounded by one chunk, and reading a chunk back is much cheaper
-    than rebuilding its features when the listed customers are explained.
+    Spilling keeps memory bounded by one chunk. The files are Arrow IPC, read back through
+    a memory map: explaining the listed customers takes just their rows from each chunk,
+    without decoding (or holding) the rest.
     """
 
     def __init__(self, spill: bool):
         self._dir = tempfile.TemporaryDirectory(prefix="churnguard-score-") if spill else None
         self._frames: list[Any] = []
+        self._ids: list[pd.Index] = []
 
     def add(self, frame: pd.DataFrame) -> None:
+        self._ids.append(pd.Index(frame["customer_id"]))
         if self._dir is None:
             self._frames.append(frame)
             return
-        path = Path(self._dir.name) / f"chunk-{len(self._frames):05d}.parquet"
-        frame.to_parquet(path, index=False)
+        import pyarrow as pa
+
+        path = Path(self._dir.name) / f"chunk-{len(self._frames):05d}.arrow"
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
         self._frames.append(path)
 
     def __len__(self) -> int:
         return len(self._frames)
 
-    def __iter__(self):
-        for item in self._frames:
-            yield item if isinstance(item, pd.DataFrame) else pd.read_parquet(item)
+    def ids(self, i: int) -> pd.Index:
+        """The customer ids of chunk `i`, in row order."""
+        return self._ids[i]
+
+    def take(self, i: int, rows: np.ndarray) -> pd.DataFrame:
+        """Rows `rows` (positions) of chunk `i`, as a frame indexed from 0."""
+        item = self._frames[i]
+        if isinstance(item, pd.DataFrame):
+            return item.iloc[rows].reset_index(drop=True)
+        import pyarrow as pa
+
+        with pa.memory_map(str(item)) as source:
+            return pa.ipc.open_file(source).read_all().take(pa.array(rows, type=pa.int64())).to_pandas()
 
     def close(self) -> None:
         if self._dir is not None:
@@ -434,19 +451,17 @@ def _explain(models, stores, set_of, scored, to_explain, catalogue, *, typical, 
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"), dtype=object)
     # Every task's store holds the same chunks of customers in the same order.
     keys = list(dict.fromkeys(set_of.values()))
-    iterators = {key: iter(stores[key]) for key in keys}
     n_chunks = len(stores[keys[0]])
     fast = explainers(models, len(to_explain))
     parts = []
-    for _ in _progress(range(n_chunks), progress, "explaining", n_chunks):
-        frames = {key: next(iterators[key]) for key in keys}
-        mask = member_mask(frames[keys[0]]["customer_id"], to_explain)
-        if not mask.any():
+    for i in _progress(range(n_chunks), progress, "explaining", n_chunks):
+        rows = np.flatnonzero(member_mask(stores[keys[0]].ids(i), to_explain))
+        if len(rows) == 0:
             continue
-        frames = {key: f[mask].reset_index(drop=True) for key, f in frames.items()}
-        rows = scored.loc[frames[keys[0]]["customer_id"]]
-        parts.append(explain_chunk(models, frames, set_of, rows, catalogue, fast, typical=typical, n_reasons=n_reasons,
-                                   rules=rules))
+        frames = {key: stores[key].take(i, rows) for key in keys}
+        decided = scored.loc[frames[keys[0]]["customer_id"]]
+        parts.append(explain_chunk(models, frames, set_of, decided, catalogue, fast, typical=typical,
+                                   n_reasons=n_reasons, rules=rules))
     if not parts:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="customer_id"), dtype=object)
     return pd.concat(parts)
