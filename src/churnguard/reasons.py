@@ -150,25 +150,21 @@ def concept(template: str) -> str:
 
 def _format(template: str, fields: list[str], columns: list[np.ndarray], wording: dict) -> list[str | None]:
     # Counts and days repeat across a list ("2 complaints in the last 30 days"): each
-    # distinct set of values is worded once. Keyed by repr, which tells 0.0 from -0.0
-    # and 1 from 1.0 (equal as keys, worded differently).
+    # distinct text is humanized (several regular expressions) once.
     out: list[str | None] = []
-    worded: dict[tuple, str | None] = {}
+    worded: dict[str, str] = {}
     for values in zip(*columns):
-        key = tuple(map(repr, values))
-        sentence = worded.get(key, _UNWORDED)
-        if sentence is _UNWORDED:
-            try:
-                sentence = humanize(template.format(**dict(zip(fields, values))), **wording)
-            except (ValueError, KeyError, TypeError, IndexError):
-                # A value the template cannot format (e.g. a category under ":.0f") is no reason.
-                sentence = None
-            worded[key] = sentence
+        try:
+            text = template.format(**dict(zip(fields, values)))
+        except (ValueError, KeyError, TypeError, IndexError):
+            # A value the template cannot format (e.g. a category under ":.0f") is no reason.
+            out.append(None)
+            continue
+        sentence = worded.get(text)
+        if sentence is None:
+            sentence = worded[text] = humanize(text, **wording)
         out.append(sentence)
     return out
-
-
-_UNWORDED = object()
 
 
 def explain_reasons(

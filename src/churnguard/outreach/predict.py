@@ -94,13 +94,23 @@ def predict_tasks(
     (['customer_id', 'churn_probability', 'maintenance_probability'], 1)
     """
     part = pd.DataFrame({"customer_id": np.asarray(ids, dtype=object)})
+    encoded: dict[tuple, np.ndarray] = {}  # tasks whose models read the same matrix encode it once
     for task in TASKS:
         if task not in models:
             part[PROBABILITY[task]] = np.nan
             continue
         frame = frames[set_of[task]]
         check_schema(models[task], frame)
-        p = as_artifact(models[task]).estimator.predict_proba(frame)[:, 1] if len(frame) else np.zeros(0)
+        estimator = as_artifact(models[task]).estimator
+        if not len(frame):
+            p = np.zeros(0)
+        elif hasattr(estimator, "predict_proba_encoded"):
+            key = (set_of[task], estimator.encoding())
+            if key not in encoded:
+                encoded[key] = estimator.encode(frame)
+            p = estimator.predict_proba_encoded(encoded[key])[:, 1]
+        else:
+            p = estimator.predict_proba(frame)[:, 1]
         if scored_by.get(task) is not None:
             p = np.where(member_mask(part["customer_id"], scored_by[task]), p, np.nan)
         part[PROBABILITY[task]] = p
