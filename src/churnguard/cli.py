@@ -816,6 +816,11 @@ def demo(out, n_customers, seed, tracking_uri, quiet) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``churnguard`` console script."""
+    # numpy asks Linux for transparent huge pages on every large array. A batch job
+    # allocates and frees such arrays by the hundred; on this project's VMs the huge-page
+    # faults (compaction, 2 MiB zeroing) cost `score` on 1M customers 10 s of system time
+    # and 7 s of wall (benchmarks/README.md). Read by numpy at import; a user's setting wins.
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     try:
         cli.main(args=argv, prog_name="churnguard", standalone_mode=True)
     except SystemExit as exit_:
