@@ -158,22 +158,34 @@ def _activity_query(t: str, spec: UsageFeatures, events: list[str]) -> str:
     "in the last w days" is exactly ``d < w`` at any as_of. Events older than every window
     collapse into ``d = -1``: they only feed recency. Event index ``len(events)`` holds the
     events that were not resolved, so totals still count them.
+
+    The three parts are grouped as one integer (:func:`_cell_parts` takes it apart): a
+    single BIGINT key costs a quarter less than three, and nearly every usage row is a
+    group of its own.
     """
     span = _span(spec)
     event_index = " ".join(f"WHEN {sql_string(e)} THEN {i}" for i, e in enumerate(events))
     ei = f"coalesce(CASE event {event_index} END, {len(events)})" if events else "0"
     return f"""
-    SELECT pos, ei AS event_index, coalesce(d, -1) AS day, count(*) AS n,
-           coalesce(sum(value), 0) AS v, epoch_us(max(timestamp)) AS last_us
+    SELECT cell, count(*) AS n, coalesce(sum(value), 0) AS v, epoch_us(max(timestamp)) AS last_us
     FROM (
-        SELECT o.pos, {ei} AS ei, u.value, u.timestamp,
-               CASE WHEN epoch_us({t}) - epoch_us(u.timestamp) <= {span} * {_US_PER_DAY}
-                    THEN (epoch_us({t}) - epoch_us(u.timestamp) - 1) // {_US_PER_DAY} END AS d
+        SELECT (CAST(o.pos AS BIGINT) * {len(events) + 1} + {ei}) * {span + 1}
+               + CASE WHEN epoch_us({t}) - epoch_us(u.timestamp) <= {span} * {_US_PER_DAY}
+                      THEN (epoch_us({t}) - epoch_us(u.timestamp) - 1) // {_US_PER_DAY} + 1 ELSE 0 END AS cell,
+               u.value, u.timestamp
         FROM usage u JOIN customer_order o ON u.customer_id = o.customer_id
         WHERE u.timestamp < {t}
     )
-    GROUP BY pos, ei, d
+    GROUP BY cell
     """
+
+
+def _cell_parts(rows: dict[str, np.ndarray], spec: UsageFeatures, n_events: int) -> dict[str, np.ndarray]:
+    """`rows` of :func:`_activity_query` with its cell split into ``pos``, ``event_index`` and ``day``."""
+    cell = np.asarray(rows.pop("cell"), dtype=np.int64)
+    rest, slot = np.divmod(cell, _span(spec) + 1)
+    pos, event_index = np.divmod(rest, n_events + 1)
+    return {**rows, "pos": pos, "event_index": event_index, "day": slot - 1}
 
 
 def _activity_columns(
@@ -365,7 +377,7 @@ def build(
     with duckdb_cursor() as con:
         bind(con, "usage", tables["usage"][_USAGE_COLUMNS])
         bind(con, "customer_order", order)
-        rows = con.execute(_activity_query(t, spec, list(names))).fetchnumpy()
+        rows = _cell_parts(con.execute(_activity_query(t, spec, list(names))).fetchnumpy(), spec, len(names))
         columns = _activity_columns(rows, len(customers), spec, names, int(as_of.value // 1000))
         del rows
         if with_assets:
