@@ -23,7 +23,10 @@ def member_mask(values, members) -> np.ndarray:
     >>> member_mask(pd.Series(["a", "b", "c"]), ["c", "a", "a"]).tolist()
     [True, False, True]
     """
-    return pd.Index(members).unique().get_indexer(pd.Index(values)) >= 0
+    # A unique Index keeps its hash table: a population asked about chunk after chunk is hashed once.
+    if not (isinstance(members, pd.Index) and members.is_unique):
+        members = pd.Index(members).unique()
+    return members.get_indexer(pd.Index(values)) >= 0
 
 
 def scored_customers(
