@@ -370,7 +370,9 @@ def score(
                 sub = subset_tables(tables, chunk_ids) if chunked else tables
                 for key, fs in sets.items():
                     built = _build(sub, as_of, fs)
-                    frames[key] = built.set_index("customer_id").reindex(chunk_ids).reset_index()
+                    # Built rows come in population order, which is the chunk's: no copy then.
+                    in_order = pd.Index(built["customer_id"]).equals(pd.Index(chunk_ids))
+                    frames[key] = built if in_order else built.set_index("customer_id").reindex(chunk_ids).reset_index()
             part = predict_tasks(models, frames, set_of, chunk_ids, scored_by)
             if uplift is not None:
                 part["uplift"] = predict_uplift(uplift, frames[set_of["uplift"]], chunk_ids, scored_by.get("churn"))
