@@ -202,7 +202,7 @@ class SqlTable:
     def column_stats(self, column: str, as_of: pd.Timestamp | None = None) -> tuple:
         """(min, max, non-null count, count at or after `as_of`) of one timestamp column, in one scan."""
         later = f"count(*) FILTER (WHERE {_q(column)} >= TIMESTAMP '{pd.Timestamp(as_of)}')" if as_of is not None else "0"
-        with duck.cursor() as con:
+        with duck.counting_connection() as con:  # minima, maxima and counts: every thread may help
             bind(con, "_cg_t", self)
             low, high, n, n_later = con.execute(
                 f"SELECT min({_q(column)}), max({_q(column)}), count({_q(column)}), {later} FROM _cg_t").fetchone()
