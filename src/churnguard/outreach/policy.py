@@ -50,10 +50,11 @@ from churnguard.outreach.suppression import lapse_reasons, suppression_reasons
 __all__ = ["backfire_reasons", "candidates", "decide", "lapsed_days", "listing_status", "rank_outreach"]
 
 
-def _column(info: pd.DataFrame, name: str, ids, *, kind: str):
+def _column(info: pd.DataFrame, name: str, rows: np.ndarray, *, kind: str):
+    """Column `name` of `info` at positions `rows` (-1: a customer it lacks, missing)."""
     if name not in info.columns:
         return None
-    column = info[name].reindex(ids)
+    column = pd.Series(pd.api.extensions.take(info[name].array, rows, allow_fill=True))
     if kind == "number":
         return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if kind == "flag":
@@ -65,8 +66,8 @@ def _column(info: pd.DataFrame, name: str, ids, *, kind: str):
 
 
 def _costs(channel: np.ndarray, rules: OutreachRules) -> np.ndarray:
-    names, codes = np.unique(channel.astype(str), return_inverse=True)
-    return np.array([rules.contact_cost(c) for c in names], dtype="float64")[codes.reshape(-1)]
+    codes, names = pd.factorize(channel, use_na_sentinel=False)
+    return np.array([rules.contact_cost(str(c)) for c in names], dtype="float64")[codes]
 
 
 def decide(
@@ -104,12 +105,13 @@ def decide(
     info = customers.drop_duplicates("customer_id").set_index("customer_id")
     ids = probs["customer_id"]
     n = len(ids)
-    value = _column(info, "value", ids, kind="number")
+    rows = info.index.get_indexer(ids)  # once: each column is then a take
+    value = _column(info, "value", rows, kind="number")
     value = np.full(n, np.nan) if value is None else value
     value = np.where(np.isnan(value), rules.default_value, value)
-    refuses = _column(info, "refuses_phone", ids, kind="flag")
+    refuses = _column(info, "refuses_phone", rows, kind="flag")
     refuses = np.zeros(n, dtype=bool) if refuses is None else refuses
-    preferred = _column(info, "preferred_channel", ids, kind="text")
+    preferred = _column(info, "preferred_channel", rows, kind="text")
     preferred = np.full(n, None, dtype=object) if preferred is None else preferred
     preferred = np.where(pd.isna(preferred), rules.default_channel, preferred).astype(object)
     forced = dict(rules.action_channels)
