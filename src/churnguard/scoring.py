@@ -13,7 +13,6 @@ cost of scoring); ``explain="all"`` explains everyone.
 from __future__ import annotations
 
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -363,34 +362,20 @@ def score(
     scored_by = {task: scored_customers(task, kernel, as_of, definition=m.label, lookback_days=m.lookback_days)
                  for task, m in models.items()}
 
-    def chunk_frames(start: int) -> tuple[pd.Index, dict[str, pd.DataFrame]]:
-        chunk_ids = ids[start : start + step]
-        frames: dict[str, pd.DataFrame] = {}
-        if features is not None:
-            # One chunk: the caller's frame as it is (no copy of a million rows).
-            frames["given"] = features if not chunked else features.iloc[start : start + step].reset_index(drop=True)
-            return chunk_ids, frames
-        sub = subset_tables(tables, chunk_ids) if chunked else tables
-        for key, fs in sets.items():
-            built = _build(sub, as_of, fs)
-            # Built rows come in population order, which is the chunk's: no copy then.
-            in_order = pd.Index(built["customer_id"]).equals(pd.Index(chunk_ids))
-            frames[key] = built if in_order else built.set_index("customer_id").reindex(chunk_ids).reset_index()
-        return chunk_ids, frames
-
-    # The next chunk's features are built while this one is predicted and spilled: the
-    # families leave part of a core idle and prediction fills it (benchmarks/README.md).
-    # Only one chunk is built ahead, so memory stays bounded by two chunks.
-    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnguard-chunk") if len(bounds) > 1 else None
-    pending = None
     try:
-        pending = ahead.submit(chunk_frames, bounds[0]) if ahead is not None else None
-        for k in _progress(range(len(bounds)), progress, "scoring", len(bounds)):
-            if pending is None:
-                chunk_ids, frames = chunk_frames(bounds[k])
+        for start in _progress(bounds, progress, "scoring", len(bounds)):
+            chunk_ids = ids[start : start + step]
+            frames: dict[str, pd.DataFrame] = {}
+            if features is not None:
+                # One chunk: the caller's frame as it is (no copy of a million rows).
+                frames["given"] = features if not chunked else features.iloc[start : start + step].reset_index(drop=True)
             else:
-                chunk_ids, frames = pending.result()
-                pending = ahead.submit(chunk_frames, bounds[k + 1]) if k + 1 < len(bounds) else None
+                sub = subset_tables(tables, chunk_ids) if chunked else tables
+                for key, fs in sets.items():
+                    built = _build(sub, as_of, fs)
+                    # Built rows come in population order, which is the chunk's: no copy then.
+                    in_order = pd.Index(built["customer_id"]).equals(pd.Index(chunk_ids))
+                    frames[key] = built if in_order else built.set_index("customer_id").reindex(chunk_ids).reset_index()
             part = predict_tasks(models, frames, set_of, chunk_ids, scored_by)
             if uplift is not None:
                 part["uplift"] = predict_uplift(uplift, frames[set_of["uplift"]], chunk_ids, scored_by.get("churn"))
@@ -434,10 +419,6 @@ def score(
             typical=typical_values(drift_features), rules=rules, progress=progress,
         )
     finally:
-        if ahead is not None:
-            # Nothing keeps running once score returns or raises (a failed chunk waits for
-            # the one being built ahead, at most one chunk's build).
-            ahead.shutdown(wait=True, cancel_futures=True)
         for store in stores.values():
             store.close()
 
