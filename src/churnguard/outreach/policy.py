@@ -105,7 +105,7 @@ def decide(
     info = customers.drop_duplicates("customer_id").set_index("customer_id")
     ids = probs["customer_id"]
     n = len(ids)
-    rows = info.index.get_indexer(ids)  # once: each column is then a take
+    rows = info.index.get_indexer(ids)  # the ids are hashed once, not once per column read
     value = _column(info, "value", rows, kind="number")
     value = np.full(n, np.nan) if value is None else value
     value = np.where(np.isnan(value), rules.default_value, value)
