@@ -33,14 +33,17 @@ def member_mask(values, members) -> np.ndarray:
     if len(values) == 0 or len(members) == 0:
         return np.zeros(len(values), dtype=bool)
     if is_string_dtype(values.dtype) and is_string_dtype(members.dtype):
-        return _arrow_is_in(values, members)
+        found = _arrow_is_in(values, members)
+        if found is not None:
+            return found
     # A unique Index keeps its hash table: a population asked about chunk after chunk is hashed once.
     if not members.is_unique:
         members = members.unique()
     return members.get_indexer(values) >= 0
 
 
-def _arrow_is_in(values: pd.Index, members: pd.Index) -> np.ndarray:
+def _arrow_is_in(values: pd.Index, members: pd.Index) -> np.ndarray | None:
+    """Arrow's ``is_in`` over text; None when a column is not all text after all (an object column of mixed values)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -52,8 +55,8 @@ def _arrow_is_in(values: pd.Index, members: pd.Index) -> np.ndarray:
 
     try:
         found = pc.is_in(text(values), value_set=text(members), skip_nulls=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects in an object column: hash them as they are
-        return members.unique().get_indexer(values) >= 0
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
     return found.to_numpy(zero_copy_only=False)
 
 
